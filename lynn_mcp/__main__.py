@@ -1,0 +1,3 @@
+from lynn_mcp.cli import main
+
+raise SystemExit(main())
