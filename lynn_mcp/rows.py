@@ -1,0 +1,392 @@
+"""Rows against a WhatsApp template: header check, per-row validation, dry-run summary, chunking.
+
+Pure and synchronous (no HTTP, no MCP). Files are read by `lynn_mcp.rowfiles`; this module checks
+what they yield. A typical load::
+
+    spec = TemplateSpec(columns=parsed.columns, phone_column="Phone")
+    source = iter_file_rows(path, column_map=column_map)
+    report = check_header(source.header, spec)       # refuse to send if report.missing
+    checker, summary = RowChecker(spec), RowSummary()
+    for row_no, row in source:
+        checked = checker.check(row_no, row)         # accepted (checked.data) or rejected (reason)
+        summary.add(checked)
+
+Row rules (the sandbox's 400 rules, applied before anything is sent):
+
+- every template column must be present in the row (values may be empty, except the phone);
+  columns the template lacks are dropped (reported once by `check_header`, not per row);
+- the phone is normalised (spaces, tabs, non-breaking spaces, dashes, dots, parentheses removed;
+  then one leading `+` or leading `00` removed) and must be 8-15 ASCII digits (E.164 without `+`);
+- a phone already accepted earlier in the same load is a duplicate (the first one is sent).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from itertools import islice
+from typing import Any, Final, NamedTuple, TypeVar
+
+from lynn_mcp.rowfiles import MalformedRow
+
+__all__ = [
+    "MAX_PHONE_DIGITS",
+    "MIN_PHONE_DIGITS",
+    "CheckedRow",
+    "HeaderReport",
+    "JsonRequest",
+    "JsonRequestError",
+    "RejectReason",
+    "RejectionExample",
+    "RowChecker",
+    "RowSummary",
+    "TemplateSpec",
+    "check_header",
+    "chunked",
+    "guess_phone_column",
+    "normalize_phone",
+    "parse_json_request",
+    "summarise",
+]
+
+MIN_PHONE_DIGITS: Final = 8
+MAX_PHONE_DIGITS: Final = 15
+# Characters people put in phone numbers for readability; deleted in one C-level pass per row.
+_PHONE_PUNCTUATION: Final = str.maketrans("", "", " \t\u00a0-.()")
+_PHONE_COLUMN_HINTS: Final = (
+    "phone",
+    "telefono",
+    "teléfono",
+    "celular",
+    "movil",
+    "móvil",
+    "mobile",
+    "whatsapp",
+)
+
+T = TypeVar("T")
+
+
+class RejectReason(StrEnum):
+    """Stable codes for rows rejected before sending (they appear in results files and reports)."""
+
+    MALFORMED_ROW = "malformed_row"
+    """The line could not be read as a row (bad JSON, not an object, too many fields)."""
+    MISSING_COLUMN = "missing_column"
+    """A template column is absent from the row."""
+    MISSING_PHONE = "missing_phone"
+    """The phone column is empty."""
+    INVALID_PHONE = "invalid_phone"
+    """After normalisation the phone is not 8-15 digits."""
+    DUPLICATE_IN_FILE = "duplicate_in_file"
+    """The same normalised phone was already accepted earlier in this load."""
+
+
+# --------------------------------------------------------------------------- template
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateSpec:
+    """A WhatsApp template's columns (in the template's order) and which one holds the phone."""
+
+    columns: tuple[str, ...]
+    phone_column: str
+
+    def __post_init__(self) -> None:
+        if not self.columns:
+            raise ValueError("a template needs at least one column")
+        if len(set(self.columns)) != len(self.columns):
+            raise ValueError(f"template columns repeat: {list(self.columns)}")
+        if self.phone_column not in self.columns:
+            raise ValueError(
+                f"phone column {self.phone_column!r} is not a template column {list(self.columns)}"
+            )
+
+    @classmethod
+    def from_columns(cls, columns: Sequence[str], phone_column: str | None = None) -> TemplateSpec:
+        """Build a spec, guessing the phone column by name when it is not given.
+
+        Raises `ValueError` when no column looks like a phone column.
+        """
+        chosen = phone_column or guess_phone_column(columns)
+        if chosen is None:
+            raise ValueError(f"cannot tell which of {list(columns)} is the phone column; name it explicitly")
+        return cls(tuple(columns), chosen)
+
+
+def guess_phone_column(columns: Iterable[str]) -> str | None:
+    """The first column whose name contains phone/telefono/celular/movil/mobile/whatsapp, or None."""
+    for column in columns:
+        folded = column.casefold()
+        if any(hint in folded for hint in _PHONE_COLUMN_HINTS):
+            return column
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderReport:
+    """How a file's header matches a template.
+
+    `missing`: template columns the file lacks (every row would be rejected: do not send).
+    `unknown`: file columns the template lacks (dropped from every row; a warning).
+    `suggested_column_map`: file header -> template column for names that differ only in case,
+    spaces, dashes or underscores (e.g. `phone` -> `Phone`), to offer as `column_map`.
+    """
+
+    missing: tuple[str, ...]
+    unknown: tuple[str, ...]
+    suggested_column_map: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when every template column is present (unknown columns are only a warning)."""
+        return not self.missing
+
+    def messages(self) -> list[str]:
+        """The report as sentences for a user."""
+        lines = []
+        if self.missing:
+            lines.append(f"Missing template column(s): {', '.join(self.missing)}.")
+        if self.unknown:
+            lines.append(f"Column(s) not in the template, ignored: {', '.join(self.unknown)}.")
+        if self.suggested_column_map:
+            pairs = ", ".join(f"{k!r}: {v!r}" for k, v in self.suggested_column_map.items())
+            lines.append(f"Did you mean column_map {{{pairs}}}?")
+        return lines
+
+
+def _loose(name: str) -> str:
+    return "".join(ch for ch in name.casefold() if ch.isalnum())
+
+
+def check_header(header: Sequence[str], spec: TemplateSpec) -> HeaderReport:
+    """Compare a (column-mapped) header with the template's columns."""
+    present = set(header)
+    missing = tuple(column for column in spec.columns if column not in present)
+    template = set(spec.columns)
+    unknown = tuple(name for name in header if name not in template)
+    by_loose = {_loose(name): name for name in unknown}
+    suggestions = {by_loose[_loose(column)]: column for column in missing if _loose(column) in by_loose}
+    return HeaderReport(missing, unknown, suggestions)
+
+
+# --------------------------------------------------------------------------- row checks
+
+
+def normalize_phone(raw: str) -> str:
+    """Remove readability punctuation and a leading `+` or `00`: `+56 9 6666-6666` -> `56966666666`.
+
+    The result is not validated; `RowChecker` checks it is 8-15 ASCII digits.
+    """
+    phone = raw.translate(_PHONE_PUNCTUATION)
+    if phone.startswith("+"):
+        return phone[1:]
+    if phone.startswith("00"):
+        return phone[2:]
+    return phone
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedRow:
+    """One row after checking.
+
+    Accepted: `reason is None` and `data` is the row restricted to the template's columns, in
+    template order, with the phone normalised: ready for `AddCampaingData`'s `data` list.
+    Rejected: `reason` is the code, `detail` a sentence, `data` is None.
+    `phone` is the normalised phone when valid, otherwise the phone as written in the file.
+    """
+
+    row_no: int
+    phone: str
+    data: dict[str, str] | None = None
+    reason: RejectReason | None = None
+    detail: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        """True when the row passed every local check and can be sent."""
+        return self.reason is None
+
+
+class RowChecker:
+    """Checks rows of one load against a template, remembering accepted phones to find duplicates.
+
+    Memory is O(unique accepted phones): each is kept as one int (about 60-70 bytes with its set
+    slot), so 100,000 rows cost about 7 MB and millions stay practical. Use one checker per load;
+    a dry run and the real send each need a fresh one.
+    """
+
+    __slots__ = ("_columns", "_phone_column", "_seen", "spec")
+
+    def __init__(self, spec: TemplateSpec) -> None:
+        self.spec = spec
+        self._columns = spec.columns
+        self._phone_column = spec.phone_column
+        self._seen: set[int] = set()
+
+    def check(self, row_no: int, row: Mapping[str, str]) -> CheckedRow:
+        """Validate one row read from a file (see the module docstring for the rules)."""
+        raw_phone = row.get(self._phone_column, "")
+        if type(row) is MalformedRow:
+            return CheckedRow(row_no, raw_phone, reason=RejectReason.MALFORMED_ROW, detail=row.detail)
+        try:
+            data = {column: row[column] for column in self._columns}
+        except KeyError:
+            absent = [column for column in self._columns if column not in row]
+            return CheckedRow(
+                row_no, raw_phone, reason=RejectReason.MISSING_COLUMN, detail=f"missing {', '.join(absent)}"
+            )
+        phone = normalize_phone(raw_phone)
+        if not phone:
+            return CheckedRow(
+                row_no, raw_phone, reason=RejectReason.MISSING_PHONE, detail="the phone is empty"
+            )
+        if not (MIN_PHONE_DIGITS <= len(phone) <= MAX_PHONE_DIGITS and phone.isdigit() and phone.isascii()):
+            return CheckedRow(
+                row_no,
+                raw_phone,
+                reason=RejectReason.INVALID_PHONE,
+                detail=f"a phone needs {MIN_PHONE_DIGITS}-{MAX_PHONE_DIGITS} digits with country code",
+            )
+        # A leading 1 keeps leading zeros distinct ("0912..." vs "912...") in the int key.
+        key = int("1" + phone)
+        if key in self._seen:
+            return CheckedRow(
+                row_no,
+                phone,
+                reason=RejectReason.DUPLICATE_IN_FILE,
+                detail="the same phone appears earlier in this load",
+            )
+        self._seen.add(key)
+        data[self._phone_column] = phone
+        return CheckedRow(row_no, phone, data)
+
+
+# --------------------------------------------------------------------------- dry-run summary
+
+
+@dataclass(frozen=True, slots=True)
+class RejectionExample:
+    """One rejected row shown to the user (the phone as given: the file is the user's own)."""
+
+    row_no: int
+    reason: RejectReason
+    phone: str
+    detail: str
+
+
+@dataclass(slots=True)
+class RowSummary:
+    """Running totals of checked rows: accepted, rejected by reason, and the first examples.
+
+    Invariant: `total == accepted + sum(rejected_by_reason.values())`.
+    """
+
+    max_examples: int = 20
+    total: int = 0
+    accepted: int = 0
+    rejected_by_reason: Counter[RejectReason] = field(default_factory=Counter)
+    examples: list[RejectionExample] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> int:
+        """Rows rejected for any reason."""
+        return self.total - self.accepted
+
+    def add(self, checked: CheckedRow) -> None:
+        """Count one checked row (call once per row, in any order)."""
+        self.total += 1
+        if checked.reason is None:
+            self.accepted += 1
+            return
+        self.rejected_by_reason[checked.reason] += 1
+        if len(self.examples) < self.max_examples:
+            self.examples.append(
+                RejectionExample(checked.row_no, checked.reason, checked.phone, checked.detail)
+            )
+
+
+def summarise(checked_rows: Iterable[CheckedRow], *, max_examples: int = 20) -> RowSummary:
+    """Consume checked rows into a `RowSummary` (for dry runs: counts by reason + first examples)."""
+    summary = RowSummary(max_examples=max_examples)
+    for checked in checked_rows:
+        summary.add(checked)
+    return summary
+
+
+# --------------------------------------------------------------------------- "Json Request" text
+
+
+class JsonRequestError(ValueError):
+    """The text is not a usable `AddCampaingData` body (the message says what to fix)."""
+
+
+class JsonRequest(NamedTuple):
+    """What a template's "Json Request" body tells us. `campaign_id` is None when it is empty."""
+
+    template_id: str
+    campaign_id: str | None
+    columns: tuple[str, ...]
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise JsonRequestError(f"key(s) {', '.join(map(repr, repeated))} appear twice in one object")
+    return dict(pairs)
+
+
+def parse_json_request(text: str) -> JsonRequest:
+    """Read template id, campaign id and column names from the body Lynn's "Json Request" copies.
+
+    Accepts the body with or without its outer braces (the vendor's page shows it without). The
+    columns are the keys of the first `data` object, in order. Invalid JSON, including a trailing
+    comma, is an error naming the line and column, never silently repaired.
+    """
+    body = text.strip()
+    if not body:
+        raise JsonRequestError("the Json Request text is empty; paste what the template's button copied")
+    if not body.startswith("{"):
+        body = "{" + body + "}"
+    try:
+        parsed = json.loads(body, object_pairs_hook=_no_duplicate_keys)
+    except json.JSONDecodeError as exc:
+        hint = " (a trailing comma before } or ] is not valid JSON)" if _trailing_comma_at(exc) else ""
+        raise JsonRequestError(
+            f"the Json Request is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}{hint}"
+        ) from exc
+    if not isinstance(parsed, dict):
+        raise JsonRequestError("the Json Request must be a JSON object")
+    template_id = parsed.get("templateId")
+    if not isinstance(template_id, str) or not template_id.strip():
+        raise JsonRequestError('the Json Request has no "templateId" string')
+    campaign_id = parsed.get("campaingId", parsed.get("campaignId", ""))  # vendor's spelling first
+    if campaign_id is not None and not isinstance(campaign_id, str):
+        raise JsonRequestError('"campaingId" must be a string (empty for the template\'s own campaign)')
+    data = parsed.get("data")
+    if not isinstance(data, list) or not data or not isinstance(data[0], dict) or not data[0]:
+        raise JsonRequestError('"data" must be a list whose first element is an object of template columns')
+    columns = tuple(str(key) for key in data[0])
+    return JsonRequest(template_id.strip(), campaign_id.strip() or None if campaign_id else None, columns)
+
+
+def _trailing_comma_at(error: json.JSONDecodeError) -> bool:
+    before = error.doc[: error.pos].rstrip()
+    after = error.doc[error.pos :].lstrip()
+    return before.endswith(",") and after[:1] in ("}", "]")
+
+
+# --------------------------------------------------------------------------- chunking
+
+
+def chunked(iterable: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of `size` items (the last may be shorter); lazy, one chunk in memory."""
+    if size < 1:
+        raise ValueError("chunk size must be at least 1")
+    iterator = iter(iterable)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
