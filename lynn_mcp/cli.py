@@ -1,0 +1,127 @@
+"""`lynn-mcp`: serve MCP over stdio (default) or HTTP, or run the sandbox, the demo, the doctor.
+
+Heavy modules (the sandbox, uvicorn, rich) are imported only by the commands that need them, so an
+IDE spawning `lynn-mcp` over stdio pays for the MCP SDK and our tools alone. In stdio mode nothing
+but MCP messages is written to stdout: logs and messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+SUBCOMMANDS = ("sandbox",)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lynn-mcp",
+        description=(
+            "MCP server for Lynn's Outbound API. Subcommands: `sandbox` (run the Lynn emulator), "
+            "`demo` (a guided session on the sandbox), `doctor` (check your configuration)."
+        ),
+    )
+    parser.add_argument("--http", action="store_true", help="serve streamable HTTP at /mcp instead of stdio")
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="HTTP port (default 8000)")
+    parser.add_argument(
+        "--sandbox", action="store_true", help="start the embedded Lynn sandbox and use it (no Lynn account)"
+    )
+    parser.add_argument("--base-url", help="Lynn API origin (LYNN_BASE_URL)")
+    parser.add_argument("--tenant", type=int, help="Lynn tenant number (LYNN_TENANT)")
+    parser.add_argument("--toolsets", help="comma-separated: campaigns,contacts,dnd,data (LYNN_TOOLSETS)")
+    parser.add_argument("--tools", help="comma-separated tool allowlist (LYNN_TOOLS)")
+    parser.add_argument(
+        "--read-only", action="store_true", default=None, help="offer read-only tools only (LYNN_READ_ONLY)"
+    )
+    parser.add_argument(
+        "--operations-file", help="TOML override of operation verbs/paths (LYNN_OPERATIONS_FILE)"
+    )
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (LYNN_LOG_LEVEL)")
+    return parser
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"lynn-mcp: {message}", file=sys.stderr)
+    return code
+
+
+def load_settings(overrides: dict[str, Any]) -> Any:
+    """Settings from env/.env with CLI overrides; raises SystemExit(2) with a readable message."""
+    from pydantic import ValidationError
+
+    from lynn_mcp.config import Settings
+
+    try:
+        return Settings(**{key: value for key, value in overrides.items() if value is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"LYNN_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise SystemExit(_fail(f"invalid configuration: {problems}")) from None
+
+
+@contextmanager
+def embedded_sandbox() -> Iterator[dict[str, Any]]:
+    """Run the sandbox in this process (temporary database) and yield settings pointing at it."""
+    from lynn_mcp.sandbox import (
+        SEED_ACCESS_TOKEN,
+        SEED_ACCESS_TOKEN_SECRET,
+        SEED_TENANT,
+        SandboxServer,
+    )
+
+    with SandboxServer() as sandbox:
+        print(f"lynn-mcp: sandbox running at {sandbox.base_url}", file=sys.stderr)
+        yield {
+            "base_url": sandbox.base_url,
+            "tenant": SEED_TENANT,
+            "access_token": SEED_ACCESS_TOKEN,
+            "access_token_secret": SEED_ACCESS_TOKEN_SECRET,
+            "token": None,
+        }
+
+
+def serve(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
+    from lynn_mcp.errors import ConfigError
+    from lynn_mcp.redaction import install_redaction
+    from lynn_mcp.server import build_server
+
+    settings = load_settings(overrides)
+    install_redaction(settings.log_level)
+    try:
+        server = build_server(settings)
+    except ConfigError as exc:
+        return _fail(exc.for_agent())
+    if not args.http:
+        server.run("stdio")
+        return 0
+    from lynn_mcp.http_app import run_http
+
+    return run_http(server, settings, host=args.host, port=args.port)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        from lynn_mcp.sandbox.runner import main as sandbox_main
+
+        exit_code: int = sandbox_main(argv[1:])
+        return exit_code
+    args = _parser().parse_args(argv)
+    overrides: dict[str, Any] = {
+        "base_url": args.base_url,
+        "tenant": args.tenant,
+        "toolsets": args.toolsets,
+        "tools": args.tools,
+        "read_only": args.read_only,
+        "operations_file": args.operations_file,
+        "log_level": args.log_level,
+    }
+    if args.sandbox:
+        with embedded_sandbox() as sandbox_settings:
+            return serve(args, {**overrides, **sandbox_settings})
+    return serve(args, overrides)

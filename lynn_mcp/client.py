@@ -1,0 +1,434 @@
+"""LynnClient: the one authenticated HTTP client every tool and workflow shares.
+
+It owns one `httpx2.AsyncClient` (pooled connections), exchanges credentials for a bearer token and
+re-exchanges once on a 401, retries what is safe to retry, and turns every failure into a
+`LynnError` (see errors.py). It never imports `mcp`: tools are thin layers on top of it.
+
+Retry rule: GET/PUT/DELETE (and CreateToken) are retried on connection errors, timeouts, dropped
+connections, 408, 429 and 5xx; a POST only when it provably never reached Lynn (the connection was
+never established), because Lynn's POSTs create things.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import httpx2
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from lynn_mcp import __version__
+from lynn_mcp.config import Settings
+from lynn_mcp.errors import (
+    ConfigError,
+    InvalidArgument,
+    LynnError,
+    Timeout,
+    Unauthorized,
+    UpstreamUnavailable,
+    error_for_status,
+)
+from lynn_mcp.models import (
+    Campaign,
+    CampaignFields,
+    Contact,
+    ContactFields,
+    Deleted,
+    DndContactRow,
+    DndEntry,
+    Task,
+    TaskRef,
+)
+from lynn_mcp.operations import OperationTable, load_operations
+from lynn_mcp.redaction import register_secret
+from lynn_mcp.untrusted import clean_text
+
+logger = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+MAX_RETRY_AFTER_S = 60.0
+# Errors raised before a connection existed: the request provably never reached Lynn.
+_NEVER_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout, httpx2.UnsupportedProtocol)
+
+M = TypeVar("M", bound=BaseModel)
+_CAMPAIGNS = TypeAdapter(list[Campaign])
+_CONTACTS = TypeAdapter(list[Contact])
+_DND_ENTRIES = TypeAdapter(list[DndEntry])
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class LynnClient:
+    """Typed access to every Lynn Outbound operation for one tenant."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        operations: OperationTable | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        sleep: Sleep = anyio.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.settings = settings
+        self.operations = operations if operations is not None else load_operations(settings.operations_file)
+        self._problems = settings.missing()
+        self._sleep = sleep
+        self._jitter = jitter
+        self._tenant = str(settings.tenant) if settings.tenant is not None else ""
+        self._can_exchange = settings.access_token is not None and settings.access_token_secret is not None
+        self._token: str | None = settings.token.get_secret_value() if settings.token is not None else None
+        self._token_lock = anyio.Lock()
+        self.token_exchanges = 0
+        for secret in settings.secret_values():
+            register_secret(secret)
+        headers = {"User-Agent": f"lynn-mcp/{__version__}", "Accept": "application/json"}
+        if settings.subscription_key is not None:
+            headers["Ocp-Apim-Subscription-Key"] = settings.subscription_key.get_secret_value()
+        self._http = httpx2.AsyncClient(
+            base_url=settings.base_url if settings.base_url_problem() is None else "http://127.0.0.1",
+            headers=headers,
+            timeout=httpx2.Timeout(settings.timeout, connect=settings.connect_timeout),
+            limits=httpx2.Limits(max_connections=32, max_keepalive_connections=16),
+            follow_redirects=False,
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> LynnClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @property
+    def tenant(self) -> str:
+        return self._tenant
+
+    # -- core -------------------------------------------------------------------------------------
+
+    def _check_ready(self) -> None:
+        if self._problems:
+            raise ConfigError("lynn-mcp is not configured: " + "; ".join(self._problems))
+
+    async def _bearer(self) -> str:
+        if self._token is not None:
+            return self._token
+        async with self._token_lock:
+            if self._token is None:
+                self._token = await self._exchange()
+            return self._token
+
+    async def _refresh(self, stale: str) -> None:
+        """Exchange again unless another call already replaced the stale token."""
+        async with self._token_lock:
+            if self._token == stale or self._token is None:
+                self._token = await self._exchange()
+
+    async def _exchange(self) -> str:
+        settings = self.settings
+        if settings.access_token is None or settings.access_token_secret is None:
+            raise Unauthorized("Lynn rejected LYNN_TOKEN and no access token and secret are set to renew it")
+        body = {
+            "accessToken": settings.access_token.get_secret_value(),
+            "accessTokenSecret": settings.access_token_secret.get_secret_value(),
+            "tenant": settings.tenant,
+        }
+        try:
+            data = await self._send("CreateToken", self.operations.build_path("CreateToken", {}), json=body)
+        except Unauthorized:
+            raise Unauthorized(
+                f"Lynn refused the access token and secret for tenant {self._tenant}",
+                status=401,
+            ) from None
+        token = data.get("token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            raise UpstreamUnavailable("CreateToken answered without a token")
+        register_secret(token)
+        self.token_exchanges += 1
+        logger.debug("exchanged credentials for a bearer token (exchange #%d)", self.token_exchanges)
+        return token
+
+    async def call(
+        self,
+        operation: str,
+        ids: Mapping[str, str] | None = None,
+        *,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        files: Callable[[], Mapping[str, Any]] | None = None,
+    ) -> Any:
+        """Run one operation for our tenant and return its parsed JSON body (None when empty).
+
+        `files` is a factory so that a retried upload re-opens its file from the start.
+        """
+        self._check_ready()
+        path = self.operations.build_path(operation, {"tenant": self._tenant, **(ids or {})})
+        refreshed = False
+        while True:
+            token = await self._bearer()
+            try:
+                return await self._send(
+                    operation, path, json=json, data=data, files=files, auth=f"bearer {token}"
+                )
+            except Unauthorized:
+                if refreshed or not self._can_exchange:
+                    raise
+                refreshed = True
+                await self._refresh(token)
+
+    async def _send(
+        self,
+        operation: str,
+        path: str,
+        *,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        files: Callable[[], Mapping[str, Any]] | None = None,
+        auth: str | None = None,
+    ) -> Any:
+        """One operation with retries; raises LynnError. Never logs URLs, headers or bodies."""
+        method = self.operations[operation].method
+        retry_any = method != "POST" or operation == "CreateToken"
+        headers = {"Authorization": auth} if auth else None
+        attempt = 0
+        while True:
+            started = time.perf_counter()
+            opened = files() if files is not None else None
+            try:
+                response = await self._http.request(
+                    method, path, json=json, data=data, files=opened, headers=headers
+                )
+            except httpx2.TransportError as exc:
+                never_sent = isinstance(exc, _NEVER_SENT)
+                error = self._transport_error(operation, exc, never_sent=never_sent)
+                if attempt < self.settings.max_retries and (retry_any or never_sent):
+                    attempt += 1
+                    await self._sleep(self._backoff(attempt))
+                    continue
+                raise error from None
+            finally:
+                _close_files(opened)
+            logger.debug(
+                "lynn %s -> %d in %.1f ms",
+                operation,
+                response.status_code,
+                (time.perf_counter() - started) * 1000,
+            )
+            if response.is_success:
+                return self._json(operation, response)
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            error = error_for_status(
+                response.status_code, operation, self._lynn_message(response), retry_after=retry_after
+            )
+            if retry_any and response.status_code in RETRY_STATUSES and attempt < self.settings.max_retries:
+                wait = retry_after if retry_after is not None else self._backoff(attempt + 1)
+                if wait <= MAX_RETRY_AFTER_S:
+                    attempt += 1
+                    await self._sleep(wait)
+                    continue
+            raise error
+
+    def _backoff(self, attempt: int) -> float:
+        """Jittered exponential backoff: about 0.5 s, 1 s, 2 s ... capped at 8 s."""
+        base = min(8.0, 0.5 * 2.0 ** (attempt - 1))
+        return base * (0.5 + self._jitter() / 2)
+
+    def _transport_error(self, operation: str, exc: httpx2.TransportError, *, never_sent: bool) -> LynnError:
+        host = self._http.base_url.host
+        if isinstance(exc, httpx2.TimeoutException):
+            what = "connecting to" if never_sent else "waiting for"
+            return Timeout(f"{operation} timed out {what} Lynn at {host}", maybe_processed=not never_sent)
+        if never_sent:
+            return UpstreamUnavailable(
+                f"{operation} could not reach Lynn at {host} ({type(exc).__name__})",
+                hint="Check LYNN_BASE_URL and the network; run `lynn-mcp doctor`.",
+            )
+        return UpstreamUnavailable(
+            f"{operation} lost its connection to Lynn before an answer arrived", maybe_processed=True
+        )
+
+    @staticmethod
+    def _lynn_message(response: httpx2.Response) -> str | None:
+        try:
+            body = response.json()
+        except ValueError:
+            return None
+        message = body.get("message") if isinstance(body, dict) else None
+        return clean_text(message, max_len=300) if isinstance(message, str) else None
+
+    @staticmethod
+    def _json(operation: str, response: httpx2.Response) -> Any:
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise UpstreamUnavailable(f"{operation} answered with something that is not JSON") from None
+
+    @staticmethod
+    def _model(operation: str, model: type[M], data: Any) -> M:
+        try:
+            return model.model_validate(data)
+        except ValidationError:
+            raise _unexpected_shape(operation) from None
+
+    @staticmethod
+    def _models(operation: str, adapter: TypeAdapter[list[M]], data: Any) -> list[M]:
+        try:
+            return adapter.validate_python(data)
+        except ValidationError:
+            raise _unexpected_shape(operation) from None
+
+    # -- campaigns --------------------------------------------------------------------------------
+
+    async def list_campaigns(self) -> list[Campaign]:
+        return self._models("GetCampaigns", _CAMPAIGNS, await self.call("GetCampaigns"))
+
+    async def get_campaign(self, campaign_id: str) -> Campaign:
+        data = await self.call("GetCampaign", {"campaignId": campaign_id})
+        return self._model("GetCampaign", Campaign, data)
+
+    async def create_campaign(self, fields: CampaignFields) -> Campaign:
+        data = await self.call("PostCampaign", json=_body(fields))
+        return self._model("PostCampaign", Campaign, data)
+
+    async def update_campaign(self, campaign_id: str, fields: CampaignFields) -> Campaign:
+        data = await self.call("PutCampaign", {"campaignId": campaign_id}, json=_body(fields))
+        return self._model("PutCampaign", Campaign, data)
+
+    async def delete_campaign(self, campaign_id: str) -> bool:
+        data = await self.call("DeleteCampaign", {"campaignId": campaign_id})
+        return data is None or self._model("DeleteCampaign", Deleted, data).deleted
+
+    async def start_campaign(self, campaign_id: str) -> Campaign:
+        data = await self.call("StartCampaignExecution", {"campaignId": campaign_id})
+        return self._model("StartCampaignExecution", Campaign, data)
+
+    async def stop_campaign(self, campaign_id: str) -> Campaign:
+        data = await self.call("StopCampaignExecution", {"campaignId": campaign_id})
+        return self._model("StopCampaignExecution", Campaign, data)
+
+    # -- contacts ---------------------------------------------------------------------------------
+
+    async def list_contacts(self) -> list[Contact]:
+        return self._models("GetContacts", _CONTACTS, await self.call("GetContacts"))
+
+    async def get_contact(self, contact_id: str) -> Contact:
+        data = await self.call("GetContact", {"contactId": contact_id})
+        return self._model("GetContact", Contact, data)
+
+    async def create_contact(self, fields: ContactFields) -> Contact:
+        data = await self.call("PostContact", json=_body(fields))
+        return self._model("PostContact", Contact, data)
+
+    async def update_contact(self, contact_id: str, fields: ContactFields) -> Contact:
+        data = await self.call("PutContact", {"contactId": contact_id}, json=_body(fields))
+        return self._model("PutContact", Contact, data)
+
+    async def delete_contact(self, contact_id: str) -> bool:
+        data = await self.call("DeleteContact", {"contactId": contact_id})
+        return data is None or self._model("DeleteContact", Deleted, data).deleted
+
+    # -- do not disturb ---------------------------------------------------------------------------
+
+    async def get_contact_dnd(self, contact_id: str) -> list[DndEntry]:
+        data = await self.call("GetDnDContact", {"contactId": contact_id})
+        return self._models("GetDnDContact", _DND_ENTRIES, data)
+
+    async def set_dnd_by_campaign(
+        self, campaign_id: str, contact_id: str, do_not_disturb: bool
+    ) -> list[DndEntry]:
+        body = {"campaignId": campaign_id, "contactId": contact_id, "doNotDisturb": do_not_disturb}
+        return self._models(
+            "SetDnDContactByCampaign", _DND_ENTRIES, await self.call("SetDnDContactByCampaign", json=body)
+        )
+
+    async def set_dnd_by_category(
+        self, category: str, contact_id: str, do_not_disturb: bool
+    ) -> list[DndEntry]:
+        body = {"category": category, "contactId": contact_id, "doNotDisturb": do_not_disturb}
+        return self._models(
+            "SetDnDContactByCategory", _DND_ENTRIES, await self.call("SetDnDContactByCategory", json=body)
+        )
+
+    async def manage_dnd(self, campaign_id: str, rows: Sequence[DndContactRow]) -> TaskRef:
+        body = {"campaignId": campaign_id, "contacts": [_body(row) for row in rows]}
+        data = await self.call("ManageDnDByCampaign", json=body)
+        return self._model("ManageDnDByCampaign", TaskRef, data)
+
+    async def get_dnd_task(self, task_id: str) -> Task:
+        data = await self.call("GetDndTaskStatus", {"taskId": task_id})
+        return self._model("GetDndTaskStatus", Task, data)
+
+    # -- campaign data ----------------------------------------------------------------------------
+
+    async def add_campaign_data(
+        self, template_id: str, campaign_id: str | None, rows: Sequence[Mapping[str, str]]
+    ) -> TaskRef:
+        """AddCampaingData: at most 1,000 rows; an empty campaign id means the template's own campaign."""
+        if len(rows) > 1000:
+            raise InvalidArgument("AddCampaingData takes at most 1,000 rows per request")
+        body = {"campaingId": campaign_id or "", "templateId": template_id, "typeOfData": 0, "data": rows}
+        data = await self.call("AddCampaingData", json=body)
+        return self._model("AddCampaingData", TaskRef, data)
+
+    async def upload_campaign_file(self, path: Path, *, campaign_id: str, template_id: str) -> TaskRef:
+        """UploadCampaignDataByTenant: stream a .cpg file as multipart."""
+
+        def files() -> Mapping[str, Any]:
+            return {"file": (path.name, path.open("rb"), "text/csv")}
+
+        data = await self.call(
+            "UploadCampaignDataByTenant",
+            data={"campaignId": campaign_id, "templateId": template_id},
+            files=files,
+        )
+        return self._model("UploadCampaignDataByTenant", TaskRef, data)
+
+    async def get_task(self, task_id: str) -> Task:
+        data = await self.call("GetTaskStatus", {"taskId": task_id})
+        return self._model("GetTaskStatus", Task, data)
+
+
+def _unexpected_shape(operation: str) -> UpstreamUnavailable:
+    return UpstreamUnavailable(
+        f"{operation} answered in a shape lynn-mcp does not understand",
+        hint="If your Lynn deployment differs from the built-in table, see LYNN_OPERATIONS_FILE.",
+    )
+
+
+def _close_files(files: Mapping[str, Any] | None) -> None:
+    for value in (files or {}).values():
+        handle = value[1] if isinstance(value, tuple) else value
+        if hasattr(handle, "close"):
+            handle.close()
+
+
+def _body(model: BaseModel) -> dict[str, Any]:
+    """A request body with wire names, leaving out what the caller did not set."""
+    return model.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -1,0 +1,148 @@
+"""Settings: where Lynn is, who we are to it, and how the server behaves.
+
+Values come from `LYNN_*` environment variables, a `.env` file, and CLI flags (which win, because
+the CLI passes them as init arguments). Missing credentials never stop the server from starting:
+`Settings.missing()` names what is absent and every call then fails with `config_error` saying which
+variable to set, so an IDE still lists the tools and the user sees a readable message.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_BASE_URL = "https://premium-production.lynn.cx"
+TOOLSET_NAMES = ("campaigns", "contacts", "dnd", "data")
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True for localhost names and loopback addresses (127.0.0.0/8, ::1)."""
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def split_names(raw: str | None) -> list[str] | None:
+    """Parse a comma-separated list (`a, b,c`); None or blank means "not set"."""
+    if raw is None or not raw.strip():
+        return None
+    return [name.strip() for name in raw.split(",") if name.strip()]
+
+
+class Settings(BaseSettings):
+    """Everything the server reads from its environment. Secrets stay `SecretStr` end to end."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LYNN_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    base_url: str = Field(default=DEFAULT_BASE_URL, description="Lynn API origin.")
+    tenant: int | None = Field(default=None, ge=1, le=9_999_999_999, description="Lynn tenant number.")
+    token: SecretStr | None = Field(default=None, description="A ready bearer token.")
+    access_token: SecretStr | None = None
+    access_token_secret: SecretStr | None = None
+    subscription_key: SecretStr | None = None
+    timeout: float = Field(default=30.0, gt=0, le=600, description="Read/write timeout in seconds.")
+    connect_timeout: float = Field(default=5.0, gt=0, le=120)
+    max_retries: int = Field(default=2, ge=0, le=10)
+    log_level: LogLevel = "INFO"
+    operations_file: Path | None = None
+
+    toolsets: str | None = Field(default=None, description="Comma-separated toolsets; default all.")
+    tools: str | None = Field(default=None, description="Comma-separated tool allowlist.")
+    read_only: bool = False
+
+    confirm: Literal["auto", "never"] = "auto"
+    signing_key: SecretStr | None = None
+    http_token: SecretStr | None = None
+    allowed_origins: str | None = None
+    audit_log: Path | None = None
+
+    chunk_size: int = Field(default=1000, ge=1, le=1000)
+    max_in_flight: int = Field(default=4, ge=1, le=16)
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_base_url(cls, value: str) -> str:
+        return value.strip().rstrip("/")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    def base_url_problem(self) -> str | None:
+        """Why the base URL is unusable, or None. HTTPS is required except on loopback."""
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return f"LYNN_BASE_URL must be an http(s) URL such as {DEFAULT_BASE_URL}"
+        if parts.username or parts.password or parts.query or parts.fragment:
+            return "LYNN_BASE_URL must be a plain origin, without credentials, query or fragment"
+        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+            return "LYNN_BASE_URL must use https (plain http is only allowed for a loopback sandbox)"
+        return None
+
+    def missing(self) -> list[str]:
+        """Plain-words list of what must be set before Lynn can be called (empty when ready)."""
+        problems: list[str] = []
+        url_problem = self.base_url_problem()
+        if url_problem:
+            problems.append(url_problem)
+        if self.tenant is None:
+            problems.append("set LYNN_TENANT to your Lynn tenant number")
+        if self.token is None:
+            if self.access_token is None and self.access_token_secret is None:
+                problems.append(
+                    "set LYNN_ACCESS_TOKEN and LYNN_ACCESS_TOKEN_SECRET (or a ready LYNN_TOKEN); "
+                    "an administrator creates them in Lynn's admin screen"
+                )
+            elif self.access_token is None:
+                problems.append("set LYNN_ACCESS_TOKEN (LYNN_ACCESS_TOKEN_SECRET is set without it)")
+            elif self.access_token_secret is None:
+                problems.append("set LYNN_ACCESS_TOKEN_SECRET (LYNN_ACCESS_TOKEN is set without it)")
+        return problems
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, so the log redactor can register them."""
+        secrets = (
+            self.token,
+            self.access_token,
+            self.access_token_secret,
+            self.subscription_key,
+            self.http_token,
+            self.signing_key,
+        )
+        return [s.get_secret_value() for s in secrets if s is not None and s.get_secret_value()]
+
+    def masked(self) -> dict[str, str]:
+        """Configuration for display (doctor): secrets shown only as set/unset."""
+
+        def mask(secret: SecretStr | None) -> str:
+            return "set" if secret is not None and secret.get_secret_value() else "not set"
+
+        return {
+            "LYNN_BASE_URL": self.base_url,
+            "LYNN_TENANT": str(self.tenant) if self.tenant is not None else "not set",
+            "LYNN_TOKEN": mask(self.token),
+            "LYNN_ACCESS_TOKEN": mask(self.access_token),
+            "LYNN_ACCESS_TOKEN_SECRET": mask(self.access_token_secret),
+            "LYNN_SUBSCRIPTION_KEY": mask(self.subscription_key),
+            "LYNN_OPERATIONS_FILE": str(self.operations_file) if self.operations_file else "built-in table",
+        }

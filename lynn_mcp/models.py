@@ -1,0 +1,134 @@
+"""Lynn's wire objects as pydantic models.
+
+Python names are snake_case; the wire is camelCase (aliases), except the vendor's own oddities
+(`campaingId`, the per-record `Status`). Responses keep going when Lynn adds fields or new enum
+values (extra fields ignored, enums read as plain strings); request bodies forbid unknown fields so
+a typo never reaches Lynn silently.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from lynn_mcp.untrusted import UntrustedMessage, UntrustedName
+
+Channel = Literal["WhatsApp", "SMS", "Voice", "Email"]
+CampaignType = Literal["SingleMessage", "MultipleMessage"]
+ExecutionMode = Literal["Manual", "Scheduled", "AlwaysOn"]
+TaskState = Literal["Pending", "Running", "Completed", "Failed"]
+TERMINAL_TASK_STATES: frozenset[str] = frozenset({"Completed", "Failed"})
+
+
+class WireResponse(BaseModel):
+    """Base for what Lynn sends: camelCase aliases, unknown fields tolerated."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+
+class WireRequest(BaseModel):
+    """Base for what we send: camelCase aliases, unknown fields refused."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+
+
+class Campaign(WireResponse):
+    id: str
+    name: UntrustedName
+    division: UntrustedName | None = None
+    category: UntrustedName | None = None
+    campaign_type: str | None = None
+    execution_mode: str | None = None
+    channel: str | None = None
+    template_id: str | None = None
+    start_date: str | None = None
+    stop_date: str | None = None
+    valid_until: str | None = None
+    status: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+class CampaignFields(WireRequest):
+    """Body of PostCampaign and PutCampaign (PutCampaign accepts a partial body)."""
+
+    name: str | None = None
+    division: str | None = None
+    category: str | None = None
+    campaign_type: CampaignType | None = None
+    execution_mode: ExecutionMode | None = None
+    channel: Channel | None = None
+    template_id: str | None = None
+    start_date: str | None = None
+    stop_date: str | None = None
+    valid_until: str | None = None
+
+
+class Contact(WireResponse):
+    id: str
+    name: UntrustedName | None = None
+    channel: str | None = None
+    identifier: UntrustedName | None = None
+    correlation_ids: list[str] = Field(default_factory=list)
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+class ContactFields(WireRequest):
+    """Body of PostContact and PutContact."""
+
+    name: str | None = None
+    channel: Channel | None = None
+    identifier: str | None = None
+    correlation_ids: list[str] | None = None
+
+
+class DndEntry(WireResponse):
+    campaign_id: str
+    campaign_name: UntrustedName | None = None
+    category: UntrustedName | None = None
+    do_not_disturb: bool
+    updated_at: str | None = None
+
+
+class DndContactRow(WireRequest):
+    """One row of ManageDnDByCampaign."""
+
+    identifier: str
+    name: str | None = None
+    channel: Channel | None = None
+    do_not_disturb: bool
+
+
+class TaskRef(WireResponse):
+    task_id: str
+
+
+class TaskRecord(WireResponse):
+    row: int
+    status: str = Field(alias="Status")
+    message: UntrustedMessage | None = None
+
+
+class Task(WireResponse):
+    task_id: str
+    kind: str | None = None
+    state: str
+    total: int = 0
+    processed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    message: UntrustedMessage | None = None
+    records: list[TaskRecord] = Field(default_factory=list)
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL_TASK_STATES
+
+
+class Deleted(WireResponse):
+    deleted: bool = True

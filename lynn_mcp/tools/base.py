@@ -1,0 +1,97 @@
+"""What every tool group shares: the app state, error translation, annotations, argument types.
+
+Tools stay thin: validate arguments (pydantic, from the signature), call one `LynnClient` method,
+shape a concise result. A `LynnError` becomes a tool error whose text starts with its stable code.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from lynn_mcp.client import LynnClient
+from lynn_mcp.errors import InvalidArgument, LynnError
+
+
+@dataclass
+class AppState:
+    """Lives for the server process (the MCP lifespan): the one shared Lynn client."""
+
+    client: LynnClient
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+LynnContext = Context[AppState, Any]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def lynn_tool(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Turn LynnError into a tool error the model can read: `code: what happened. Next step.`"""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except LynnError as exc:
+            raise ToolError(exc.for_agent()) from None
+
+    return wrapper
+
+
+def client_of(ctx: LynnContext) -> LynnClient:
+    return ctx.request_context.lifespan_context.client
+
+
+READ = ToolAnnotations(
+    read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+)
+CREATE = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
+)
+UPDATE = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+)
+DESTROY = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
+)
+# Starting a campaign messages real people: treated as destructive (cannot be taken back).
+SEND = ToolAnnotations(
+    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
+)
+
+CampaignId = Annotated[str, Field(min_length=1, max_length=64, description="Campaign id.")]
+ContactId = Annotated[str, Field(min_length=1, max_length=64, description="Contact id.")]
+TaskId = Annotated[str, Field(min_length=1, max_length=64, description="Task id from a data or DnD call.")]
+TemplateId = Annotated[str, Field(min_length=1, max_length=64, description="WhatsApp template id (uuid).")]
+Limit = Annotated[int, Field(ge=1, le=100, description="Page size.")]
+Cursor = Annotated[str | None, Field(max_length=16, description="next_cursor of the previous page.")]
+Contains = Annotated[str | None, Field(max_length=100, description="Case-insensitive substring filter.")]
+
+T = TypeVar("T")
+
+
+def page(items: Sequence[T], limit: int, cursor: str | None) -> tuple[list[T], int, str | None]:
+    """Client-side paging over a whole list (Lynn has no paging): (page, total, next_cursor)."""
+    try:
+        start = int(cursor) if cursor else 0
+    except ValueError:
+        raise InvalidArgument(
+            "cursor is not one this server returned", hint="Omit it to start over."
+        ) from None
+    if start < 0 or start > len(items):
+        raise InvalidArgument("cursor is out of range", hint="Omit it to start over.")
+    end = start + limit
+    return list(items[start:end]), len(items), str(end) if end < len(items) else None
+
+
+def contains(value: str | None, needle: str | None) -> bool:
+    return needle is None or (value is not None and needle.casefold() in value.casefold())

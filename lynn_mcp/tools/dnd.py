@@ -1,0 +1,82 @@
+"""Do-not-disturb (blacklist) tools: who must not be messaged, per campaign or per category."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server.mcpserver import MCPServer
+from pydantic import BaseModel, ConfigDict, Field
+
+from lynn_mcp.models import Channel, DndContactRow
+from lynn_mcp.tools.base import (
+    READ,
+    UPDATE,
+    CampaignId,
+    ContactId,
+    LynnContext,
+    TaskId,
+    client_of,
+    lynn_tool,
+)
+from lynn_mcp.tools.results import DndList, TaskProgress
+
+DoNotDisturb = Annotated[bool, Field(description="true blacklists; false lets messages through again.")]
+
+
+class DndRow(BaseModel):
+    """One contact for bulk_set_dnd; unknown identifiers become new contacts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    identifier: Annotated[str, Field(min_length=1, max_length=100)]
+    do_not_disturb: bool = True
+    name: Annotated[str | None, Field(max_length=200)] = None
+    channel: Channel | None = None
+
+
+def register(server: MCPServer[object]) -> None:
+    @server.tool(annotations=READ)
+    @lynn_tool
+    async def get_contact_dnd(ctx: LynnContext, contact_id: ContactId) -> DndList:
+        """List the campaigns where a contact is blacklisted."""
+        return DndList.of(contact_id, await client_of(ctx).get_contact_dnd(contact_id))
+
+    @server.tool(annotations=UPDATE)
+    @lynn_tool
+    async def set_dnd_for_campaign(
+        ctx: LynnContext, contact_id: ContactId, campaign_id: CampaignId, do_not_disturb: DoNotDisturb = True
+    ) -> DndList:
+        """Blacklist a contact for one campaign (or lift it with do_not_disturb=false)."""
+        entries = await client_of(ctx).set_dnd_by_campaign(campaign_id, contact_id, do_not_disturb)
+        return DndList.of(contact_id, entries)
+
+    @server.tool(annotations=UPDATE)
+    @lynn_tool
+    async def set_dnd_for_category(
+        ctx: LynnContext,
+        contact_id: ContactId,
+        category: Annotated[str, Field(min_length=1, max_length=100)],
+        do_not_disturb: DoNotDisturb = True,
+    ) -> DndList:
+        """Blacklist a contact for every campaign of a category (or lift it)."""
+        entries = await client_of(ctx).set_dnd_by_category(category, contact_id, do_not_disturb)
+        return DndList.of(contact_id, entries)
+
+    @server.tool(annotations=UPDATE)
+    @lynn_tool
+    async def bulk_set_dnd(
+        ctx: LynnContext,
+        campaign_id: CampaignId,
+        rows: Annotated[list[DndRow], Field(min_length=1, max_length=1000)],
+    ) -> TaskProgress:
+        """Set the blacklist flag of many contacts for one campaign; returns the task to follow."""
+        wire_rows = [DndContactRow.model_validate(row.model_dump()) for row in rows]
+        client = client_of(ctx)
+        ref = await client.manage_dnd(campaign_id, wire_rows)
+        return TaskProgress.of(await client.get_dnd_task(ref.task_id))
+
+    @server.tool(annotations=READ)
+    @lynn_tool
+    async def get_dnd_task_status(ctx: LynnContext, task_id: TaskId) -> TaskProgress:
+        """Progress and failed rows of a bulk_set_dnd task."""
+        return TaskProgress.of(await client_of(ctx).get_dnd_task(task_id))
