@@ -1,0 +1,186 @@
+"""Running the sandbox under uvicorn: ``SandboxServer`` (a background thread, for tests and
+embedding) and ``main`` (the ``lynn-mcp sandbox`` command line)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import FrameType, TracebackType
+from typing import Any
+
+import uvicorn
+from starlette.types import Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from lynn_mcp.sandbox.app import DEFAULT_MAX_BODY, create_app
+from lynn_mcp.sandbox.faults import TRANSPORT_KEY, Faults
+from lynn_mcp.sandbox.seed import SEED_ACCESS_TOKEN, SEED_ACCESS_TOKEN_SECRET, SEED_TEMPLATE_ID, SEED_TENANT
+
+
+class _DroppableProtocol(H11Protocol):
+    """uvicorn's h11 protocol that hands the connection's transport to the app, so the drop fault
+    can close the socket without any response (ASGI itself has no way to say that)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        inner = self.app
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            scope.setdefault("extensions", {})[TRANSPORT_KEY] = self.transport
+            await inner(scope, receive, send)
+
+        self.app = app
+
+
+class SandboxServer:
+    """The sandbox on ``host:port`` (an ephemeral port by default) in a background thread.
+
+    Its own thread runs its own event loop, so it works from inside a running asyncio loop too.
+    """
+
+    def __init__(
+        self,
+        db_path: str | os.PathLike[str] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        task_delay_ms: int = 5,
+        token_ttl_s: int = 3600,
+        max_body_bytes: int = DEFAULT_MAX_BODY,
+        faults: Faults | None = None,
+        log_level: str = "warning",
+    ) -> None:
+        self._tmpdir = None if db_path is not None else tempfile.mkdtemp(prefix="lynn-sandbox-")
+        self.db_path = (
+            str(db_path) if db_path is not None else str(Path(str(self._tmpdir)) / "sandbox.sqlite3")
+        )
+        self.host, self.port = host, port
+        self.base_url = ""
+        self._options: dict[str, Any] = {
+            "task_delay_ms": task_delay_ms, "token_ttl_s": token_ttl_s, "max_body_bytes": max_body_bytes,
+            "faults": faults,
+        }  # fmt: skip
+        self._log_level = log_level
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> SandboxServer:
+        if self._server is not None:
+            return self
+        app = create_app(self.db_path, **self._options)
+        config = uvicorn.Config(
+            app,
+            host=self.host,
+            port=self.port,
+            http=_DroppableProtocol,
+            lifespan="on",
+            log_level=self._log_level,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=2,
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, name="lynn-sandbox-server", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 15
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                server.should_exit = True
+                thread.join(timeout=5)
+                raise RuntimeError(f"the sandbox failed to start on {self.host}:{self.port}")
+            time.sleep(0.002)
+        self.port = server.servers[0].sockets[0].getsockname()[1]
+        self.base_url = f"http://{self.host}:{self.port}"
+        self._server, self._thread = server, thread
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=15)
+        self._server = self._thread = None
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def default_db_path() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "lynn-mcp" / "sandbox.sqlite3"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lynn-mcp sandbox", description="Run the Lynn Outbound API sandbox.")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8040, help="port (default 8040; 0 picks a free one)")
+    p.add_argument("--db", type=Path, default=None, help=f"SQLite file (default {default_db_path()})")
+    p.add_argument("--task-delay-ms", type=int, default=5, help="delay per task processing chunk (default 5)")
+    p.add_argument("--token-ttl-s", type=int, default=3600, help="bearer token lifetime in seconds")
+    p.add_argument(
+        "--max-body-bytes", type=int, default=DEFAULT_MAX_BODY, help="request body cap (413 above)"
+    )
+    p.add_argument("--error-rate", type=float, default=0.0, help="fraction of /api/ calls answered 500/503")
+    p.add_argument("--latency-ms", type=int, default=0, help="added latency per /api/ call")
+    p.add_argument("--drop-rate", type=float, default=0.0, help="fraction of /api/ connections dropped")
+    p.add_argument("--rate-limit", type=int, default=None, help="max /api/ calls per second (429 above)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        faults = Faults.from_json({
+            "errorRate": args.error_rate, "latencyMs": args.latency_ms, "dropRate": args.drop_rate,
+            "rateLimitPerSecond": args.rate_limit,
+        })  # fmt: skip
+    except Exception as exc:
+        sys.stderr.write(f"lynn-mcp sandbox: {exc}\n")
+        return 2
+    server = SandboxServer(
+        args.db or default_db_path(), host=args.host, port=args.port, task_delay_ms=args.task_delay_ms,
+        token_ttl_s=args.token_ttl_s, max_body_bytes=args.max_body_bytes, faults=faults, log_level="info",
+    )  # fmt: skip
+    try:
+        server.start()
+    except (RuntimeError, OSError) as exc:
+        sys.stderr.write(f"lynn-mcp sandbox: {exc}\n")
+        return 1
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    sys.stdout.write(
+        f"Lynn sandbox running at {server.base_url}  (database {server.db_path})\n"
+        f"  tenant            {SEED_TENANT}\n"
+        f"  accessToken       {SEED_ACCESS_TOKEN}\n"
+        f"  accessTokenSecret {SEED_ACCESS_TOKEN_SECRET}\n"
+        f"  templateId        {SEED_TEMPLATE_ID}\n"
+        f"  OpenAPI           {server.base_url}/openapi.json\n"
+        "Press Ctrl-C to stop.\n"
+    )
+    sys.stdout.flush()
+    try:
+        while not stop.wait(0.5):
+            if server._thread is None or not server._thread.is_alive():
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0

@@ -1,0 +1,164 @@
+"""Background tasks: creation, the status document, and the worker thread that processes them
+in chunks (so pollers see progress) and resumes unfinished ones after a restart.
+
+The worker is a plain thread, not an asyncio task: row processing is CPU and SQLite work, and
+running it off the event loop keeps status polls answered while a 50,000-row upload is ingested.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sqlite3
+import threading
+import uuid
+from typing import Any
+
+from lynn_mcp.sandbox import validate as v
+from lynn_mcp.sandbox.errors import not_found
+from lynn_mcp.sandbox.processing import Job, process_chunk
+from lynn_mcp.sandbox.store import Store, now_iso
+
+log = logging.getLogger("lynn_mcp.sandbox.tasks")
+CHUNK_MAX = 500
+OPEN_STATES = ("Pending", "Running")
+_KIND_OP = {"CampaignData": "GetTaskStatus", "Dnd": "GetDndTaskStatus"}
+
+
+def create_task(
+    db: sqlite3.Connection, tenant: int, kind: str, campaign_id: str, template_id: str | None, rows: list[Any]
+) -> str:
+    task_id = str(uuid.uuid4())
+    now = now_iso()
+    db.execute(
+        "INSERT INTO tasks (id, tenant, kind, state, total, campaign_id, template_id, payload, created_at,"
+        " updated_at) VALUES (?, ?, ?, 'Pending', ?, ?, ?, ?, ?, ?)",
+        (task_id, tenant, kind, len(rows), campaign_id, template_id, json.dumps(rows), now, now),
+    )
+    return task_id
+
+
+def task_json(db: sqlite3.Connection, tenant: int, task_id: str, kind: str) -> dict[str, Any]:
+    row = None
+    if v.is_uuid(task_id):
+        row = db.execute(
+            "SELECT seq, id, kind, state, total, processed, succeeded, failed, message, campaign_id,"
+            " template_id, created_at, updated_at FROM tasks WHERE id = ? AND tenant = ?",
+            (task_id, tenant),
+        ).fetchone()
+    if row is None:
+        raise not_found(f"task {task_id!r} not found for tenant {tenant}")
+    if row[2] != kind:
+        raise not_found(f"task {task_id!r} is a {row[2]} task; query it with {_KIND_OP[row[2]]}")
+    results = db.execute(
+        "SELECT row, status, message FROM task_results WHERE task_seq = ? ORDER BY row", (row[0],)
+    ).fetchall()
+    keys = ("taskId", "kind", "state", "total", "processed", "succeeded", "failed", "message", "campaignId",
+            "templateId", "createdAt", "updatedAt")  # fmt: skip
+    doc = dict(zip(keys, row[1:], strict=True))
+    doc["records"] = [{"row": r, "Status": s, "message": m} for r, s, m in results]
+    return doc
+
+
+class TaskWorker:
+    def __init__(self, store: Store, delay_ms: int) -> None:
+        self._store = store
+        self._delay = max(0, delay_ms) / 1000
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._current: Job | None = None
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="lynn-sandbox-tasks", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            task = self._next()
+            if task is None:
+                self._wake.wait(timeout=1.0)
+                continue
+            if self._delay and self._stop.wait(self._delay):
+                return
+            try:
+                self._step(task)
+            except Exception:  # a bug must fail one task, never kill the worker
+                log.exception("sandbox task %s failed", task.seq)
+                self._finish_failed(task.seq, "internal sandbox error while processing the task")
+
+    def _next(self) -> Job | None:
+        with self._store.read() as db:
+            row = db.execute(
+                "SELECT seq, kind, tenant, campaign_id, template_id, total, id FROM tasks"
+                " WHERE state IN ('Pending', 'Running') ORDER BY seq LIMIT 1"
+            ).fetchone()
+            if row is None:
+                self._current = None
+                return None
+            if self._current is None or self._current.seq != row[0]:
+                (payload,) = db.execute("SELECT payload FROM tasks WHERE seq = ?", (row[0],)).fetchone()
+                seq, kind, tenant, campaign_id, template_id, total, task_id = row
+                self._current = Job(
+                    seq=seq,
+                    kind=kind,
+                    tenant=tenant,
+                    campaign_id=campaign_id,
+                    template_id=template_id,
+                    total=total,
+                    rows=json.loads(payload),
+                    task_id=task_id,
+                )
+        return self._current
+
+    def _step(self, task: Job) -> None:
+        chunk = min(CHUNK_MAX, max(1, math.ceil(task.total / 4)))
+        with self._store.write() as db:
+            state, processed = db.execute(
+                "SELECT state, processed FROM tasks WHERE seq = ?", (task.seq,)
+            ).fetchone()
+            if state not in OPEN_STATES:
+                return
+            end = min(task.total, processed + chunk)
+            outcome = process_chunk(db, task, processed, end)
+            if outcome.failure is not None:
+                _mark(db, task.seq, "Failed", outcome.failure)
+                return
+            db.executemany("INSERT INTO task_results VALUES (?, ?, ?, ?)", outcome.results)
+            ok = sum(1 for r in outcome.results if r[2] == "200")
+            done = end >= task.total
+            db.execute(
+                "UPDATE tasks SET state = ?, processed = ?, succeeded = succeeded + ?, failed = failed + ?,"
+                " updated_at = ? WHERE seq = ?",
+                ("Completed" if done else "Running", end, ok, len(outcome.results) - ok, now_iso(), task.seq),
+            )
+            if done:
+                succeeded, failed = db.execute(
+                    "SELECT succeeded, failed FROM tasks WHERE seq = ?", (task.seq,)
+                ).fetchone()
+                noun = "records created" if task.kind == "CampaignData" else "contacts updated"
+                _mark(db, task.seq, "Completed", f"{succeeded} of {task.total} {noun}, {failed} rejected")
+
+    def _finish_failed(self, seq: int, message: str) -> None:
+        with self._store.write() as db:
+            _mark(db, seq, "Failed", message)
+
+
+def _mark(db: sqlite3.Connection, seq: int, state: str, message: str) -> None:
+    db.execute(
+        "UPDATE tasks SET state = ?, message = ?, updated_at = ? WHERE seq = ?",
+        (state, message, now_iso(), seq),
+    )

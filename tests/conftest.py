@@ -1,0 +1,31 @@
+"""Shared fixtures. The sandbox ones give every test its own fresh, temporary Lynn emulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from starlette.applications import Starlette
+
+from lynn_mcp.sandbox import SandboxServer, create_app
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    """A running sandbox on 127.0.0.1 (ephemeral port), fresh temp DB, 1 ms per task chunk."""
+    with SandboxServer(task_delay_ms=1) as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox_app() -> Iterator[Starlette]:
+    """An in-process sandbox app (fresh temp DB). Run its lifespan to get background tasks, e.g.
+    ``async with app.router.lifespan_context(app):`` around an ``httpx2.ASGITransport`` client."""
+    app = create_app(task_delay_ms=1)
+    yield app
+    app.state.close()
