@@ -16,8 +16,9 @@ from lynn_mcp.operations import DEFAULT_OPERATIONS, load_operations
 CONTRACT_OPERATIONS = {
     "CreateToken", "GetCampaigns", "GetCampaign", "PostCampaign", "PutCampaign", "DeleteCampaign",
     "StartCampaignExecution", "StopCampaignExecution", "GetContacts", "GetContact", "PostContact",
-    "PutContact", "DeleteContact", "GetDnDContact", "SetDnDContactByCampaign", "SetDnDContactByCategory",
-    "ManageDnDByCampaign", "GetDndTaskStatus", "UploadCampaignDataByTenant", "AddCampaingData", "GetTaskStatus",
+    "PutContact", "DeleteContact", "GetDnDContact", "SetDnDContactByCampaign",
+    "SetDnDContactByCategory", "ManageDnDByCampaign", "GetDndTaskStatus", "UploadCampaignDataByTenant",
+    "AddCampaingData", "GetTaskStatus",
 }  # fmt: skip
 
 
@@ -55,7 +56,7 @@ def test_every_built_path_stays_under_its_operation_prefix(value: str) -> None:
         tail = path[len(prefix) :]
         assert tail.count("/") == 1
         assert unquote(tail.split("/")[1]) == value
-        assert ".." not in path and "?" not in path and "#" not in path
+        assert not any(part in path for part in ("..", "?", "#"))
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -141,4 +142,4 @@ def test_env_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_masked_hides_secrets() -> None:
     shown = settings_of(tenant=1, access_token="id-value", access_token_secret="s3cr3t-value").masked()
     assert shown["LYNN_ACCESS_TOKEN_SECRET"] == "set"
-    assert "s3cr3t-value" not in repr(shown) and "id-value" not in repr(shown)
+    assert not any(secret in repr(shown) for secret in ("s3cr3t-value", "id-value"))
