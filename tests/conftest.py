@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
+import httpx2
 import pytest
 from starlette.applications import Starlette
 
@@ -29,3 +30,13 @@ def sandbox_app() -> Iterator[Starlette]:
     app = create_app(task_delay_ms=1)
     yield app
     app.state.close()
+
+
+@pytest.fixture
+async def sandbox_client(sandbox_app: Starlette) -> AsyncIterator[httpx2.AsyncClient]:
+    """An httpx2 client on ``sandbox_app`` with its lifespan (task worker) running; no auth."""
+    async with (
+        sandbox_app.router.lifespan_context(sandbox_app),
+        httpx2.AsyncClient(transport=httpx2.ASGITransport(app=sandbox_app), base_url="http://sandbox") as c,
+    ):
+        yield c

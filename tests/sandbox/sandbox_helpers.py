@@ -1,15 +1,11 @@
-"""In-process helpers for the sandbox tests: an authenticated client on the ASGI app with its
-lifespan running (ASGITransport alone does not run it, and tasks need the worker)."""
+"""Helpers for the sandbox tests: a thin authenticated API client and row builders."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
 import httpx2
-import pytest
-from starlette.applications import Starlette
 
 from lynn_mcp.sandbox import SEED_ACCESS_TOKEN, SEED_ACCESS_TOKEN_SECRET, SEED_TENANT
 
@@ -17,7 +13,7 @@ BASE = "/api/LynnService"
 
 
 class Api:
-    """A thin client: ``await api.call("GetCampaign", campaign_id)`` on the token's tenant."""
+    """A thin client: ``await api.call("GET", "GetCampaign", campaign_id)`` on its tenant."""
 
     def __init__(self, client: httpx2.AsyncClient, tenant: int = SEED_TENANT) -> None:
         self.client = client
@@ -49,20 +45,6 @@ class Api:
                 return task
             await anyio.sleep(0.005)
         raise AssertionError(f"task {task_id} did not finish")
-
-
-@pytest.fixture
-async def client(sandbox_app: Starlette) -> AsyncIterator[httpx2.AsyncClient]:
-    async with (
-        sandbox_app.router.lifespan_context(sandbox_app),
-        httpx2.AsyncClient(transport=httpx2.ASGITransport(app=sandbox_app), base_url="http://sandbox") as c,
-    ):
-        yield c
-
-
-@pytest.fixture
-async def api(client: httpx2.AsyncClient) -> Api:
-    return await Api(client).login()
 
 
 def row(phone: str, name: str = "Maiko", **extra: str) -> dict[str, str]:

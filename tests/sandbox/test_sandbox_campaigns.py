@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import httpx2
 import pytest
+from sandbox_helpers import Api
 
 from lynn_mcp.sandbox import OTHER_CAMPAIGN_ID, SEED_CAMPAIGN_ID, SEED_TEMPLATE_ID
-from tests.sandbox.conftest import Api
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def api(sandbox_client: httpx2.AsyncClient) -> Api:
+    return await Api(sandbox_client).login()
+
 
 FUTURE = (datetime.now(UTC) + timedelta(days=30)).isoformat()
 
