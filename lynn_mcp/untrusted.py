@@ -70,10 +70,11 @@ def clean_text(value: str | None, *, max_len: int = NAME_MAX_LEN) -> str | None:
     if max_len < 1:
         raise ValueError(f"max_len must be at least 1, got {max_len}")
     text = value.translate(_CLEANING_TABLE)
-    # str.split() with no argument splits on every Unicode space (NBSP, em space, ideographic...).
-    text = " ".join(text.split())
+    # Normalise before collapsing: NFC maps some characters to spaces (U+2000 to U+2002).
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
+    # str.split() with no argument splits on every Unicode space (NBSP, em space, ideographic...).
+    text = " ".join(text.split())
     if len(text) > max_len:
         text = text[: max_len - 1].rstrip() + ELLIPSIS
     return text
