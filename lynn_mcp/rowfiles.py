@@ -72,6 +72,7 @@ __all__ = [
     "RowFileError",
     "RowOutcome",
     "RowSource",
+    "cell_to_str",
     "count_rows",
     "default_results_path",
     "inline_rows",
@@ -156,14 +157,9 @@ def _open_csv(path: Path) -> Iterator[tuple[list[str], Iterator[tuple[int, _Cell
             ) from exc
         if not first_line.strip():
             raise RowFileError(f"{path.name}: the file is empty (no header line).")
-        reader = csv.reader(_chain_one(first_line, handle), delimiter=_choose_delimiter(first_line))
+        reader = csv.reader(itertools.chain([first_line], handle), delimiter=_choose_delimiter(first_line))
         header = next(reader)
         yield header, _csv_rows(reader, path)
-
-
-def _chain_one(first: str, rest: Iterable[str]) -> Iterator[str]:
-    yield first
-    yield from rest
 
 
 def _csv_rows(reader: Any, path: Path) -> Iterator[tuple[int, _Cells]]:
@@ -454,7 +450,7 @@ class RowSource:
                     target = cache[key] = self._target(key)
                 return target
 
-            for row_no, item in _chain_one_item(lookahead, items):
+            for row_no, item in itertools.chain(lookahead, items):
                 if isinstance(item, _BadJson):
                     yield row_no, MalformedRow(item.detail)
                 else:
@@ -467,13 +463,6 @@ class RowSource:
             return
         for row_no, record in enumerate(records, start=1):
             yield row_no, _json_item_to_row(dict(record), self._target)
-
-
-def _chain_one_item(
-    head: list[tuple[int, object]], rest: Iterator[tuple[int, object]]
-) -> Iterator[tuple[int, object]]:
-    yield from head
-    yield from rest
 
 
 def _key_cells(cells_iter: Iterator[tuple[int, _Cells]], keys: list[str]) -> RowIter:

@@ -30,7 +30,7 @@ from enum import StrEnum
 from itertools import islice
 from typing import Any, Final, NamedTuple, TypeVar
 
-from lynn_mcp.rowfiles import MalformedRow
+from lynn_mcp.rowfiles import MalformedRow, RowOutcome
 
 __all__ = [
     "MAX_PHONE_DIGITS",
@@ -49,6 +49,7 @@ __all__ = [
     "guess_phone_column",
     "normalize_phone",
     "parse_json_request",
+    "rejection_outcome",
     "summarise",
 ]
 
@@ -266,6 +267,16 @@ class RowChecker:
         return CheckedRow(row_no, phone, data)
 
 
+def rejection_outcome(checked: CheckedRow) -> RowOutcome:
+    """The results-file line for a row rejected locally (status is the reason code).
+
+    Raises `ValueError` for an accepted row: its outcome comes from Lynn's task records.
+    """
+    if checked.reason is None:
+        raise ValueError(f"row {checked.row_no} was accepted; its outcome comes from Lynn")
+    return RowOutcome(checked.row_no, checked.phone, "rejected", checked.reason.value, checked.detail)
+
+
 # --------------------------------------------------------------------------- dry-run summary
 
 
@@ -372,7 +383,7 @@ def parse_json_request(text: str) -> JsonRequest:
     if not isinstance(data, list) or not data or not isinstance(data[0], dict) or not data[0]:
         raise JsonRequestError('"data" must be a list whose first element is an object of template columns')
     columns = tuple(str(key) for key in data[0])
-    return JsonRequest(template_id.strip(), campaign_id.strip() or None if campaign_id else None, columns)
+    return JsonRequest(template_id.strip(), (campaign_id or "").strip() or None, columns)
 
 
 def _trailing_comma_at(error: json.JSONDecodeError) -> bool:

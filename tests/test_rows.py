@@ -36,6 +36,7 @@ from lynn_mcp.rows import (
     guess_phone_column,
     normalize_phone,
     parse_json_request,
+    rejection_outcome,
     summarise,
 )
 
@@ -134,8 +135,8 @@ def write_jsonl(path: Path, rows: list[dict[str, str]]) -> Path:
     return path
 
 
-def read_all(path: Path, **kwargs: object) -> list[tuple[int, dict[str, str]]]:
-    return list(iter_file_rows(path, **kwargs))  # type: ignore[arg-type]
+def read_all(path: Path, column_map: dict[str, str] | None = None) -> list[tuple[int, dict[str, str]]]:
+    return list(iter_file_rows(path, column_map=column_map))
 
 
 # --------------------------------------------------------------------------- readers
@@ -327,8 +328,12 @@ def test_bad_json_lines_become_malformed_rows(tmp_path: Path) -> None:
     assert source.header == ["Phone", "Name"], "the header comes from the first object"
     assert [row_no for row_no, _ in rows] == [1, 2, 3, 4]
     assert [type(row).__name__ for _, row in rows] == ["MalformedRow", "MalformedRow", "dict", "MalformedRow"]
-    assert "not valid JSON" in rows[0][1].detail  # type: ignore[attr-defined]
-    assert "nested value in Tags" in rows[3][1].detail  # type: ignore[attr-defined]
+    not_json, nested = rows[0][1], rows[3][1]
+    assert isinstance(not_json, MalformedRow)
+    assert "not valid JSON" in not_json.detail
+    assert isinstance(nested, MalformedRow)
+    assert "nested value in Tags" in nested.detail
+    assert nested == {"Phone": "1"}, "what could be read is kept"
 
 
 def test_json_array_is_streamed_across_read_boundaries(tmp_path: Path) -> None:
@@ -470,6 +475,11 @@ def test_missing_column_and_malformed_row_reasons() -> None:
     assert malformed.reason is RejectReason.MALFORMED_ROW
     assert malformed.phone == "56911111111"
     assert "9 fields" in malformed.detail
+    assert rejection_outcome(malformed) == RowOutcome(
+        2, "56911111111", "rejected", "malformed_row", "row has 9 fields but the header has 8"
+    )
+    with pytest.raises(ValueError, match="accepted"):
+        rejection_outcome(checker.check(3, ROWS[0]))
 
 
 def test_check_header_reports_missing_unknown_and_suggests_a_map() -> None:
