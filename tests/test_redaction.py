@@ -136,7 +136,7 @@ def test_rotating_slot_keeps_only_recent_values() -> None:
 
 def test_registration_is_thread_safe_while_redacting() -> None:
     registry = SecretRegistry()
-    values = [new_sentinel() for _ in range(200)]
+    values = [new_sentinel() for _ in range(40)]
     failures: list[int] = []
 
     def register_all() -> None:
