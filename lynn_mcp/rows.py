@@ -15,8 +15,8 @@ Row rules (the sandbox's 400 rules, applied before anything is sent):
 
 - every template column must be present in the row (values may be empty, except the phone);
   columns the template lacks are dropped (reported once by `check_header`, not per row);
-- the phone is normalised (spaces, tabs, non-breaking spaces, dashes, dots, parentheses removed;
-  then one leading `+` or leading `00` removed) and must be 8-15 ASCII digits (E.164 without `+`);
+- the phone is normalised (a trailing `.0` from a spreadsheet float dropped; spaces, tabs,
+  non-breaking spaces, dashes, dots, parentheses removed; then one leading `+` or `00` removed) and must be 8-15 ASCII digits (E.164 without `+`);
 - a phone already accepted earlier in the same load is a duplicate (the first one is sent).
 """
 
@@ -180,8 +180,12 @@ def check_header(header: Sequence[str], spec: TemplateSpec) -> HeaderReport:
 def normalize_phone(raw: str) -> str:
     """Remove readability punctuation and a leading `+` or `00`: `+56 9 6666-6666` -> `56966666666`.
 
-    The result is not validated; `RowChecker` checks it is 8-15 ASCII digits.
+    A trailing `.0` (a number rendered as a float by a spreadsheet export) is dropped first, or the
+    dot removal would turn `56966666666.0` into a different, valid-looking number. The result is
+    not validated; `RowChecker` checks it is 8-15 ASCII digits.
     """
+    if raw.endswith(".0"):
+        raw = raw[:-2]
     phone = raw.translate(_PHONE_PUNCTUATION)
     if phone.startswith("+"):
         return phone[1:]

@@ -397,6 +397,7 @@ def test_inline_rows_follow_the_json_rules() -> None:
         ("(56) 9.6666.6666", "56966666666"),
         ("\u00a056966666666\t", "56966666666"),
         ("56966666666", "56966666666"),
+        ("56966666666.0", "56966666666"),  # a spreadsheet float, not a 12-digit number
     ],
 )
 def test_phone_normalisation(raw: str, normalised: str) -> None:
