@@ -1,0 +1,292 @@
+"""Every tool, through the SDK's own Client in both protocol eras, against a real sandbox socket."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.types import CallToolResult
+from server_helpers import request_count, sandbox_settings, set_faults
+
+from lynn_mcp.sandbox import (
+    SEED_ACCESS_TOKEN,
+    SEED_ACCESS_TOKEN_SECRET,
+    SEED_CAMPAIGN_ID,
+    SEED_TEMPLATE_COLUMNS,
+    SEED_TEMPLATE_ID,
+    SEED_TENANT,
+    SandboxServer,
+)
+from lynn_mcp.server import build_server
+
+pytestmark = pytest.mark.anyio
+
+ALL_TOOLS = {
+    "list_campaigns", "get_campaign", "create_campaign", "update_campaign", "delete_campaign",
+    "start_campaign", "stop_campaign", "list_contacts", "get_contact", "create_contact", "update_contact",
+    "delete_contact", "get_contact_dnd", "set_dnd_for_campaign", "set_dnd_for_category", "bulk_set_dnd",
+    "get_dnd_task_status", "upload_campaign_file", "add_campaign_data", "get_task_status",
+}  # fmt: skip
+CODE = re.compile(r"^(?:Error executing tool [\w-]+: )?(?P<code>[a-z_]+)\b")
+
+
+async def ok(client: Client, tool: str, **arguments: Any) -> dict[str, Any]:
+    result = await client.call_tool(tool, arguments)
+    assert not result.is_error, result.content
+    assert result.structured_content is not None
+    # The text block mirrors the structured content for clients that only read text.
+    assert json.loads(result.content[0].text) == result.structured_content  # type: ignore[union-attr]
+    return result.structured_content
+
+
+def error_code(result: CallToolResult) -> str:
+    assert result.is_error
+    text = result.content[0].text  # type: ignore[union-attr]
+    match = CODE.match(text)
+    assert match, text
+    return match.group("code")
+
+
+async def test_lists_every_tool_with_annotations_and_schemas(client: Client) -> None:
+    tools = (await client.list_tools()).tools
+    assert {tool.name for tool in tools} == ALL_TOOLS
+    for tool in tools:
+        assert tool.description
+        assert tool.output_schema is not None, tool.name
+        hints = tool.annotations
+        assert hints is not None
+        assert None not in (
+            hints.read_only_hint,
+            hints.destructive_hint,
+            hints.idempotent_hint,
+            hints.open_world_hint,
+        ), tool.name
+        assert "title" not in json.dumps(tool.input_schema).replace('"title":', "")
+
+
+async def test_campaign_lifecycle(client: Client) -> None:
+    listed = await ok(client, "list_campaigns")
+    assert SEED_CAMPAIGN_ID in {c["id"] for c in listed["campaigns"]}
+    created = await ok(
+        client,
+        "create_campaign",
+        name="Spring sale",
+        category="Promotions",
+        template_id=SEED_TEMPLATE_ID,
+        valid_until="2099-01-01T00:00:00+00:00",
+    )
+    campaign_id = created["id"]
+    assert created["name"] == "Spring sale"
+    assert created["execution_mode"] == "Manual"
+    detail = await ok(client, "get_campaign", campaign_id=campaign_id)
+    assert detail["template_id"] == SEED_TEMPLATE_ID
+    assert detail["channel"] == "WhatsApp"
+    updated = await ok(client, "update_campaign", campaign_id=campaign_id, name="Spring sale 2")
+    assert updated["name"] == "Spring sale 2"
+    assert (await ok(client, "start_campaign", campaign_id=campaign_id))["status"] == "Started"
+    assert (await ok(client, "stop_campaign", campaign_id=campaign_id))["status"] == "Stopped"
+    filtered = await ok(client, "list_campaigns", name_contains="spring S", status="stopped")
+    assert [c["id"] for c in filtered["campaigns"]] == [campaign_id]
+    assert await ok(client, "delete_campaign", campaign_id=campaign_id) == {
+        "id": campaign_id,
+        "deleted": True,
+    }
+    assert error_code(await client.call_tool("get_campaign", {"campaign_id": campaign_id})) == "not_found"
+
+
+async def test_list_paging(client: Client) -> None:
+    for n in range(3):
+        await ok(client, "create_campaign", name=f"Paged {n}", valid_until="2099-01-01T00:00:00+00:00")
+    first = await ok(client, "list_campaigns", name_contains="paged", limit=2)
+    assert (len(first["campaigns"]), first["total"]) == (2, 3)
+    second = await ok(client, "list_campaigns", name_contains="paged", limit=2, cursor=first["next_cursor"])
+    assert len(second["campaigns"]) == 1
+    assert second["next_cursor"] is None
+    names = [c["name"] for c in first["campaigns"] + second["campaigns"]]
+    assert names == ["Paged 0", "Paged 1", "Paged 2"]
+    assert error_code(await client.call_tool("list_campaigns", {"cursor": "zz"})) == "invalid_argument"
+
+
+async def test_contact_lifecycle(client: Client) -> None:
+    created = await ok(
+        client, "create_contact", name="Ana Lopez", identifier="56911112222", correlation_ids=["X1"]
+    )
+    contact_id = created["id"]
+    assert created["correlation_ids"] == ["X1"]
+    assert (await ok(client, "get_contact", contact_id=contact_id))["identifier"] == "56911112222"
+    found = await ok(client, "list_contacts", identifier_contains="1111222")
+    assert [c["id"] for c in found["contacts"]] == [contact_id]
+    assert (await ok(client, "update_contact", contact_id=contact_id, name="Ana L."))["name"] == "Ana L."
+    duplicate = await client.call_tool("create_contact", {"name": "Again", "identifier": "56911112222"})
+    assert error_code(duplicate) == "conflict"
+    bad_phone = await client.call_tool("create_contact", {"name": "Bad", "identifier": "12ab"})
+    assert error_code(bad_phone) == "invalid_argument"
+    assert (await ok(client, "delete_contact", contact_id=contact_id))["deleted"] is True
+    assert error_code(await client.call_tool("get_contact", {"contact_id": contact_id})) == "not_found"
+
+
+async def test_dnd_tools(client: Client) -> None:
+    contact_id = (await ok(client, "list_contacts", name_contains="Maiko"))["contacts"][0]["id"]
+    assert (await ok(client, "get_contact_dnd", contact_id=contact_id))["entries"] == []
+    by_campaign = await ok(
+        client, "set_dnd_for_campaign", contact_id=contact_id, campaign_id=SEED_CAMPAIGN_ID
+    )
+    assert [(e["campaign_id"], e["do_not_disturb"]) for e in by_campaign["entries"]] == [
+        (SEED_CAMPAIGN_ID, True)
+    ]
+    state = await ok(client, "get_contact_dnd", contact_id=contact_id)
+    assert [e["campaign_id"] for e in state["entries"]] == [SEED_CAMPAIGN_ID]
+    by_category = await ok(client, "set_dnd_for_category", contact_id=contact_id, category="Promotions")
+    assert all(e["category"] == "Promotions" for e in by_category["entries"])
+    assert by_category["entries"]
+
+
+async def test_bulk_dnd_task(client: Client) -> None:
+    rows = [
+        {"identifier": "56977770001"},
+        {"identifier": "56977770002", "name": "New", "do_not_disturb": True},
+    ]
+    started = await ok(client, "bulk_set_dnd", campaign_id=SEED_CAMPAIGN_ID, rows=rows)
+    assert started["total"] == 2
+    final = started
+    for _ in range(200):
+        if final["state"] in ("Completed", "Failed"):
+            break
+        final = await ok(client, "get_dnd_task_status", task_id=started["task_id"])
+    assert final["state"] == "Completed"
+    assert final["succeeded"] == 2
+
+
+async def wait_task(client: Client, task: dict[str, Any]) -> dict[str, Any]:
+    for _ in range(500):
+        if task["state"] in ("Completed", "Failed"):
+            return task
+        task = await ok(client, "get_task_status", task_id=task["task_id"])
+    raise AssertionError("task did not finish")
+
+
+def template_row(name: str, phone: str) -> dict[str, str]:
+    row = dict.fromkeys(SEED_TEMPLATE_COLUMNS, "x")
+    row.update({"Name": name, "Phone": phone})
+    return row
+
+
+async def test_add_campaign_data_reports_failed_rows(client: Client) -> None:
+    rows = [template_row("A", "56900000001"), template_row("B", "bad"), template_row("C", "56900000001")]
+    task = await wait_task(
+        client, await ok(client, "add_campaign_data", template_id=SEED_TEMPLATE_ID, rows=rows)
+    )
+    assert (task["total"], task["succeeded"], task["failed"]) == (3, 1, 2)
+    assert task["failed_by_status"] == {"400": 1, "409": 1}
+    assert [(e["row"], e["status"]) for e in task["examples"]] == [(2, "400"), (3, "409")]
+
+
+async def test_upload_campaign_file(client: Client, tmp_path: Path) -> None:
+    cpg = tmp_path / "contacts.cpg"
+    lines = [";".join(SEED_TEMPLATE_COLUMNS)] + [
+        ";".join(template_row(f"P{i}", f"5698800000{i}").values()) for i in range(5)
+    ]
+    cpg.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    started = await ok(
+        client,
+        "upload_campaign_file",
+        file_path=str(cpg),
+        campaign_id=SEED_CAMPAIGN_ID,
+        template_id=SEED_TEMPLATE_ID,
+    )
+    task = await wait_task(client, started)
+    assert (task["total"], task["succeeded"]) == (5, 5)
+    wrong = await client.call_tool(
+        "upload_campaign_file",
+        {
+            "file_path": str(tmp_path / "x.csv"),
+            "campaign_id": SEED_CAMPAIGN_ID,
+            "template_id": SEED_TEMPLATE_ID,
+        },
+    )
+    assert error_code(wrong) == "invalid_argument"
+
+
+HOSTILE_IDS = [
+    "..",
+    "%2e%2e",
+    "a/b",
+    "a?b",
+    "a#b",
+    "a\r\nb",
+    "a\x00b",
+    "",
+    "x" * 10_000,
+    "../../GetCampaigns/2000",
+]
+ID_TOOLS = {
+    "get_campaign": {"campaign_id"},
+    "delete_campaign": {"campaign_id"},
+    "start_campaign": {"campaign_id"},
+    "stop_campaign": {"campaign_id"},
+    "update_campaign": {"campaign_id"},
+    "get_contact": {"contact_id"},
+    "delete_contact": {"contact_id"},
+    "update_contact": {"contact_id"},
+    "get_contact_dnd": {"contact_id"},
+    "get_dnd_task_status": {"task_id"},
+    "get_task_status": {"task_id"},
+}
+
+
+async def test_hostile_ids_are_refused_before_any_request(sandbox: SandboxServer, client: Client) -> None:
+    await ok(client, "list_campaigns")  # token exchanged; from here on count only tool traffic
+    httpx2.delete(f"{sandbox.base_url}/sandbox/stats").raise_for_status()
+    for tool, params in ID_TOOLS.items():
+        for hostile in HOSTILE_IDS:
+            result = await client.call_tool(tool, dict.fromkeys(params, hostile))
+            assert error_code(result) == "invalid_argument", (tool, hostile)
+            assert "Traceback" not in result.content[0].text  # type: ignore[union-attr]
+    assert request_count(sandbox) == 0
+
+
+async def test_error_codes_from_lynn_failures(sandbox: SandboxServer, mode: str) -> None:
+    async def call(settings_overrides: dict[str, Any], tool: str, **arguments: Any) -> str:
+        server = build_server(sandbox_settings(sandbox, **settings_overrides))
+        async with Client(server, mode=mode) as client:  # type: ignore[arg-type]
+            return error_code(await client.call_tool(tool, arguments))
+
+    assert await call({"tenant": None}, "list_campaigns") == "config_error"
+    assert await call({"access_token_secret": "wrong"}, "list_campaigns") == "unauthorized"
+    token = httpx2.post(
+        f"{sandbox.base_url}/api/LynnService/CreateToken",
+        json={
+            "accessToken": SEED_ACCESS_TOKEN,
+            "accessTokenSecret": SEED_ACCESS_TOKEN_SECRET,
+            "tenant": SEED_TENANT,
+        },
+    ).json()["token"]
+    other_tenant = {"tenant": 2000, "token": token, "access_token": None, "access_token_secret": None}
+    assert await call(other_tenant, "list_campaigns") == "forbidden"
+    set_faults(sandbox, errorRate=1.0, errorStatuses=[503])
+    assert await call({}, "list_campaigns") == "upstream_unavailable"
+    set_faults(sandbox, errorRate=1.0, errorStatuses=[429])
+    assert await call({}, "list_campaigns") == "rate_limited"
+    set_faults(sandbox, latencyMs=1500)
+    assert await call({"timeout": 0.3}, "list_campaigns") == "timeout"
+    httpx2.delete(f"{sandbox.base_url}/sandbox/faults").raise_for_status()
+    assert (
+        await call({}, "start_campaign", campaign_id="0" * 8 + "-0000-4000-8000-" + "0" * 12) == "not_found"
+    )
+
+
+async def test_schema_violations_are_invalid_argument_without_echo(client: Client) -> None:
+    secret_like = "SENTINEL-VALUE-" + "z" * 200
+    result = await client.call_tool("create_campaign", {"name": secret_like, "execution_mode": "Sometimes"})
+    assert error_code(result) == "invalid_argument"
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert "SENTINEL-VALUE" not in text
+    assert "name" in text
+    assert "execution_mode" in text
+    unknown = await client.call_tool("no_such_tool", {})
+    assert error_code(unknown) == "invalid_argument"
