@@ -16,7 +16,8 @@ Row rules (the sandbox's 400 rules, applied before anything is sent):
 - every template column must be present in the row (values may be empty, except the phone);
   columns the template lacks are dropped (reported once by `check_header`, not per row);
 - the phone is normalised (a trailing `.0` from a spreadsheet float dropped; spaces, tabs,
-  non-breaking spaces, dashes, dots, parentheses removed; then one leading `+` or `00` removed) and must be 8-15 ASCII digits (E.164 without `+`);
+  non-breaking spaces, dashes, dots, parentheses removed; then one leading `+` or `00` removed)
+  and must be 8-15 ASCII digits (E.164 without `+`);
 - a phone already accepted earlier in the same load is a duplicate (the first one is sent).
 """
 
