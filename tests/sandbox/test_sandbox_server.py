@@ -17,12 +17,29 @@ from lynn_mcp.sandbox import SEED_CAMPAIGN_ID, SEED_TEMPLATE_ID, SEED_TENANT, Sa
 from lynn_mcp.sandbox.routes import OPERATIONS
 
 CREDS = {"accessToken": "sandbox-access-token", "accessTokenSecret": "sandbox-secret", "tenant": SEED_TENANT}
-CONTRACT_OPERATIONS = set(
-    "CreateToken GetCampaigns GetCampaign PostCampaign PutCampaign DeleteCampaign StartCampaignExecution"
-    " StopCampaignExecution GetContacts GetContact PostContact PutContact DeleteContact GetDnDContact"
-    " SetDnDContactByCampaign SetDnDContactByCategory ManageDnDByCampaign GetDndTaskStatus"
-    " UploadCampaignDataByTenant AddCampaingData GetTaskStatus".split()
-)
+CONTRACT_OPERATIONS = {
+    "CreateToken",
+    "GetCampaigns",
+    "GetCampaign",
+    "PostCampaign",
+    "PutCampaign",
+    "DeleteCampaign",
+    "StartCampaignExecution",
+    "StopCampaignExecution",
+    "GetContacts",
+    "GetContact",
+    "PostContact",
+    "PutContact",
+    "DeleteContact",
+    "GetDnDContact",
+    "SetDnDContactByCampaign",
+    "SetDnDContactByCategory",
+    "ManageDnDByCampaign",
+    "GetDndTaskStatus",
+    "UploadCampaignDataByTenant",
+    "AddCampaingData",
+    "GetTaskStatus",
+}
 
 
 def login(c: httpx2.Client) -> dict[str, str]:
