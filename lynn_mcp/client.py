@@ -168,7 +168,7 @@ class LynnClient:
         token = data.get("token") if isinstance(data, dict) else None
         if not isinstance(token, str) or not token:
             raise UpstreamUnavailable("CreateToken answered without a token")
-        register_secret(token)
+        register_secret(token, slot="lynn_bearer")
         self.token_exchanges += 1
         logger.debug("exchanged credentials for a bearer token (exchange #%d)", self.token_exchanges)
         return token

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx2
 from mcp.server.mcpserver import MCPServer
+from mcp.types import Tool as MCPTool
 
 from lynn_mcp import __version__
 from lynn_mcp.client import LynnClient
@@ -32,39 +33,46 @@ INSTRUCTIONS = (
 )
 
 
-def compact_schema(node: Any, *, optional_means_omit: bool) -> Any:
+class LynnServer(MCPServer[AppState]):
+    """MCPServer whose tools/list is sorted by name, so the listing (and clients' caches) never drift."""
+
+    async def list_tools(self) -> list[MCPTool]:
+        return sorted(await super().list_tools(), key=lambda tool: tool.name)
+
+
+def compact_schema(node: Any, defs: dict[str, Any] | None = None) -> Any:
     """A leaner copy of a pydantic JSON schema: every token in tools/list is paid in every conversation.
 
-    Drops generated `title`s (they repeat property names) and rewrites `X | None = None` fields:
-    for inputs to plain `X` (omitting the argument means the same), for outputs to a type list.
+    Drops generated `title`s (they repeat property names), inlines `$defs` (our models are not
+    recursive, and each is used once per schema), and turns `X | None = None` into plain `X`: an
+    omitted argument means None, and result models leave empty optional fields out (`Opt`).
     """
     if isinstance(node, list):
-        return [compact_schema(item, optional_means_omit=optional_means_omit) for item in node]
+        return [compact_schema(item, defs) for item in node]
     if not isinstance(node, dict):
         return node
+    if defs is None:
+        defs = node.get("$defs", {})
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        return compact_schema(
+            {**defs[ref.removeprefix("#/$defs/")], **{k: v for k, v in node.items() if k != "$ref"}}, defs
+        )
     out: dict[str, Any] = {}
     for key, value in node.items():
-        if key == "title" and isinstance(value, str):
+        if key == "$defs" or (key == "title" and isinstance(value, str)):
             continue
-        if key in ("properties", "$defs") and isinstance(value, dict):
-            out[key] = {
-                name: compact_schema(child, optional_means_omit=optional_means_omit)
-                for name, child in value.items()
-            }
+        if key == "properties" and isinstance(value, dict):
+            out[key] = {name: compact_schema(child, defs) for name, child in value.items()}
         else:
-            out[key] = compact_schema(value, optional_means_omit=optional_means_omit)
+            out[key] = compact_schema(value, defs)
     branches = out.get("anyOf")
     if isinstance(branches, list) and len(branches) == 2 and {"type": "null"} in branches:
         other = next(branch for branch in branches if branch != {"type": "null"})
-        if "default" in out and out["default"] is None:
-            del out["default"]
         del out["anyOf"]
-        if optional_means_omit:
-            out = {**other, **out}
-        elif set(other) == {"type"} and isinstance(other["type"], str):
-            out = {"type": [other["type"], "null"], **out}
-        else:
-            out["anyOf"] = branches
+        if out.get("default", "") is None:
+            del out["default"]
+        out = {**other, **out}
     return out
 
 
@@ -73,7 +81,7 @@ def build_server(
     *,
     transport: httpx2.AsyncBaseTransport | None = None,
     operations: OperationTable | None = None,
-) -> MCPServer[AppState]:
+) -> LynnServer:
     """The MCP server for `settings`. Raises ConfigError for bad selections or an invalid override file.
 
     `transport` lets tests run Lynn in-process (httpx2.ASGITransport); production uses the network.
@@ -86,7 +94,7 @@ def build_server(
             yield AppState(client=client)
 
     disabled: dict[str, str] = {}
-    server: MCPServer[AppState] = MCPServer(
+    server = LynnServer(
         "lynn-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
@@ -110,7 +118,7 @@ def build_server(
     disabled.update(selection.disabled)
     for tool in registered.list_tools():
         tool.description = " ".join((tool.description or "").split())
-        tool.parameters = compact_schema(tool.parameters, optional_means_omit=True)
+        tool.parameters = compact_schema(tool.parameters)
         if tool.output_schema is not None:
-            tool.output_schema = compact_schema(tool.output_schema, optional_means_omit=False)
+            tool.output_schema = compact_schema(tool.output_schema)
     return server

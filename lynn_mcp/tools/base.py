@@ -68,10 +68,12 @@ SEND = ToolAnnotations(
     read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
 )
 
-CampaignId = Annotated[str, Field(min_length=1, max_length=64, description="Campaign id.")]
-ContactId = Annotated[str, Field(min_length=1, max_length=64, description="Contact id.")]
-TaskId = Annotated[str, Field(min_length=1, max_length=64, description="Task id from a data or DnD call.")]
-TemplateId = Annotated[str, Field(min_length=1, max_length=64, description="WhatsApp template id (uuid).")]
+# Ids carry only a length bound in the schema (a pattern would cost every conversation tokens); the
+# operation table checks them strictly before any request exists.
+CampaignId = Annotated[str, Field(max_length=64)]
+ContactId = Annotated[str, Field(max_length=64)]
+TaskId = Annotated[str, Field(max_length=64)]
+TemplateId = Annotated[str, Field(max_length=64, description="WhatsApp template id.")]
 Limit = Annotated[int, Field(ge=1, le=100, description="Page size.")]
 Cursor = Annotated[str | None, Field(max_length=16, description="next_cursor of the previous page.")]
 Contains = Annotated[str | None, Field(max_length=100, description="Case-insensitive substring filter.")]

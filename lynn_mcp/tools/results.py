@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -15,13 +16,24 @@ from lynn_mcp.models import Campaign, Contact, DndEntry, Task
 
 EXAMPLES_SHOWN = 20
 
+T = TypeVar("T")
+
+
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+# Optional result fields are left out when empty rather than sent as null: shorter results, and an
+# output schema that needs no `null` branches.
+Opt = Annotated[T | None, Field(exclude_if=_is_none)]
+
 
 class CampaignSummary(BaseModel):
     id: str
     name: str
-    status: str | None = None
-    execution_mode: str | None = None
-    category: str | None = None
+    status: Opt[str] = None
+    execution_mode: Opt[str] = None
+    category: Opt[str] = None
 
     @classmethod
     def of(cls, campaign: Campaign) -> CampaignSummary:
@@ -35,14 +47,14 @@ class CampaignSummary(BaseModel):
 
 
 class CampaignDetail(CampaignSummary):
-    division: str | None = None
-    campaign_type: str | None = None
-    channel: str | None = None
-    template_id: str | None = None
-    start_date: str | None = None
-    stop_date: str | None = None
-    valid_until: str | None = None
-    updated_at: str | None = None
+    division: Opt[str] = None
+    campaign_type: Opt[str] = None
+    channel: Opt[str] = None
+    template_id: Opt[str] = None
+    start_date: Opt[str] = None
+    stop_date: Opt[str] = None
+    valid_until: Opt[str] = None
+    updated_at: Opt[str] = None
 
     @classmethod
     def of(cls, campaign: Campaign) -> CampaignDetail:
@@ -51,15 +63,15 @@ class CampaignDetail(CampaignSummary):
 
 class CampaignPage(BaseModel):
     campaigns: list[CampaignSummary]
-    total: int = Field(description="Matches before paging.")
-    next_cursor: str | None = None
+    total: int
+    next_cursor: Opt[str] = None
 
 
 class ContactView(BaseModel):
     id: str
-    name: str | None = None
-    channel: str | None = None
-    identifier: str | None = None
+    name: Opt[str] = None
+    channel: Opt[str] = None
+    identifier: Opt[str] = None
     correlation_ids: list[str] = Field(default_factory=list)
 
     @classmethod
@@ -69,8 +81,8 @@ class ContactView(BaseModel):
 
 class ContactPage(BaseModel):
     contacts: list[ContactView]
-    total: int = Field(description="Matches before paging.")
-    next_cursor: str | None = None
+    total: int
+    next_cursor: Opt[str] = None
 
 
 class Deleted(BaseModel):
@@ -80,8 +92,8 @@ class Deleted(BaseModel):
 
 class DndState(BaseModel):
     campaign_id: str
-    campaign_name: str | None = None
-    category: str | None = None
+    campaign_name: Opt[str] = None
+    category: Opt[str] = None
     do_not_disturb: bool
 
 
@@ -90,7 +102,7 @@ _DND_FIELDS = set(DndState.model_fields)
 
 class DndList(BaseModel):
     contact_id: str
-    entries: list[DndState] = Field(description="One per campaign.")
+    entries: list[DndState]
 
     @classmethod
     def of(cls, contact_id: str, entries: Iterable[DndEntry]) -> DndList:
@@ -103,23 +115,21 @@ class DndList(BaseModel):
 
 
 class RowIssue(BaseModel):
-    row: int = Field(description="1-based row in submission order.")
+    row: int
     status: str
-    message: str | None = None
+    message: Opt[str] = None
 
 
 class TaskProgress(BaseModel):
     task_id: str
-    state: str = Field(description="Pending, Running, Completed or Failed.")
+    state: str
     total: int
     processed: int
     succeeded: int
     failed: int
-    message: str | None = None
-    failed_by_status: dict[str, int] = Field(
-        default_factory=dict, description="400 invalid, 403 blacklisted, 409 duplicate."
-    )
-    examples: list[RowIssue] = Field(default_factory=list, description="First failed rows.")
+    message: Opt[str] = None
+    failed_by_status: dict[str, int] = Field(default_factory=dict)
+    examples: list[RowIssue] = Field(default_factory=list)
 
     @classmethod
     def of(cls, task: Task) -> TaskProgress:
