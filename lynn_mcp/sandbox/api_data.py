@@ -63,7 +63,7 @@ async def add_campaign_data(ctx: Ctx) -> Any:
     with ctx.store.write() as db:
         _, template_campaign = _template(db, ctx.tenant, template_id)
         campaign_id = _campaign_for(db, ctx.tenant, body.get("campaingId"), template_campaign)
-        task_id = create_task(db, ctx.tenant, "CampaignData", campaign_id, template_id, data)
+        task_id = create_task(db, ctx.tenant, "CampaignData", campaign_id, template_id, data, ctx.raw)
     ctx.sb.wake_worker()
     return {"taskId": task_id}
 

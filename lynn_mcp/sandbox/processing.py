@@ -4,6 +4,7 @@ DnD rows update the blacklist. Per-row work is kept lean; SQLite work is batched
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import uuid
 from dataclasses import dataclass, field
@@ -13,6 +14,10 @@ from lynn_mcp.sandbox import validate as v
 from lynn_mcp.sandbox.store import now_iso
 
 Result = tuple[int, int, str, str | None]  # task seq, 1-based row, Status, message
+_is_phone = re.compile(r"[0-9]{8,15}").fullmatch
+_encode = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":")
+).encode  # built once: dumps() rebuilds it
 
 
 @dataclass
@@ -80,37 +85,42 @@ def _data_chunk(db: sqlite3.Connection, job: Job, start: int, end: int) -> Outco
     pending: dict[str, tuple[int, Any]] = {}  # phone -> (row number, row); first in the chunk wins
     for number in range(start + 1, end + 1):
         row = job.rows[number - 1]
-        problem = row_problem(row, columns, column_set) or v.phone_error(row[phone_column])
+        # The common, valid row takes this fast path; row_problem explains the others.
+        if type(row) is dict and row.keys() == column_set and all(type(x) is str for x in row.values()):
+            phone = row[phone_column]
+            problem = None if _is_phone(phone) else v.phone_error(phone)
+        else:
+            problem = row_problem(row, columns, column_set)
         if problem is not None:
             results.append((job.seq, number, "400", problem))
             continue
-        phone = row[phone_column]
         if phone in blacklist:
             results.append((job.seq, number, "403", f"phone {phone} is on this campaign's blacklist"))
         elif phone in pending:
             results.append((job.seq, number, "409", f"phone {phone} repeats row {pending[phone][0]}"))
         else:
             pending[phone] = (number, row)
-    existing: set[str] = set()
-    phones = list(pending)
-    for i in range(0, len(phones), 900):  # stay under SQLite's bound-parameter limit
-        part = phones[i : i + 900]
-        existing.update(
-            r[0]
-            for r in db.execute(
-                f"SELECT phone FROM records WHERE campaign_id = ? AND phone IN ({','.join('?' * len(part))})",  # noqa: S608 - interpolates module constants or '?' placeholders only
-                (job.campaign_id, *part),
-            )
-        )
     now = now_iso()
-    inserts = []
-    for phone, (number, row) in pending.items():
-        if phone in existing:
-            results.append((job.seq, number, "409", f"phone {phone} is already a record of this campaign"))
-        else:
-            inserts.append((job.campaign_id, phone, json.dumps(row, ensure_ascii=False), job.task_id, now))
+    inserted: set[str] = set()
+    items = list(pending.items())
+    for i in range(0, len(items), 1000):  # 5 parameters a row stays under SQLite's limit of 32766
+        part = items[i : i + 1000]
+        params: list[Any] = []
+        for phone, (_, data) in part:
+            params += (job.campaign_id, phone, _encode(data), job.task_id, now)
+        # One multi-row statement that reports what it inserted: the conflict check and the
+        # insert cost one pass over the (campaign_id, phone) index instead of two.
+        sql = (
+            "INSERT INTO records VALUES "  # noqa: S608 - only '?' placeholders are interpolated
+            + ",".join(["(?,?,?,?,?)"] * len(part))
+            + " ON CONFLICT DO NOTHING RETURNING phone"
+        )
+        inserted.update(r[0] for r in db.execute(sql, params))
+    for phone, (number, _) in items:
+        if phone in inserted:
             results.append((job.seq, number, "200", None))
-    db.executemany("INSERT INTO records VALUES (?, ?, ?, ?, ?)", inserts)
+        else:
+            results.append((job.seq, number, "409", f"phone {phone} is already a record of this campaign"))
     return Outcome(results=results)
 
 

@@ -60,6 +60,7 @@ class Ctx:
     request: Request
     sb: SandboxState
     tenant: int
+    raw: bytes = b""
 
     @property
     def store(self) -> Store:
@@ -72,7 +73,7 @@ class Ctx:
         return await read_body(self.request, self.sb.max_body_bytes)
 
     async def json(self) -> Any:
-        raw = await self.body()
+        raw = self.raw = await self.body()
         try:
             return json.loads(raw)
         except (ValueError, RecursionError):
