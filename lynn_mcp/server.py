@@ -13,6 +13,8 @@ from mcp.types import Tool as MCPTool
 from lynn_mcp import __version__
 from lynn_mcp.client import LynnClient
 from lynn_mcp.config import Settings
+from lynn_mcp.confirmation import ConfirmationSigner
+from lynn_mcp.errors import ConfigError
 from lynn_mcp.operations import OperationTable, load_operations
 from lynn_mcp.tool_errors import ToolErrorCodes
 from lynn_mcp.tools import campaigns, contacts, data, dnd
@@ -87,11 +89,15 @@ def build_server(
     `transport` lets tests run Lynn in-process (httpx2.ASGITransport); production uses the network.
     """
     table = operations if operations is not None else load_operations(settings.operations_file)
+    try:
+        signer = ConfirmationSigner(settings.signing_key)
+    except ValueError as exc:
+        raise ConfigError(f"LYNN_SIGNING_KEY is unusable: {exc}") from None
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
         async with LynnClient(settings, operations=table, transport=transport) as client:
-            yield AppState(client=client)
+            yield AppState(client=client, signer=signer, settings=settings)
 
     disabled: dict[str, str] = {}
     server = LynnServer(

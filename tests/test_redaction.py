@@ -91,6 +91,8 @@ def late_handler(logger_name: str, formatter: logging.Formatter | None = None) -
     logger = logging.getLogger(logger_name)
     logger.handlers[:] = [handler]
     logger.propagate = False
+    # An earlier uvicorn start in the same process may have raised this logger's level.
+    logger.setLevel(logging.DEBUG)
     return stream
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import Context
@@ -17,15 +17,19 @@ from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from lynn_mcp.client import LynnClient
+from lynn_mcp.config import Settings
+from lynn_mcp.confirmation import ConfirmationSigner
 from lynn_mcp.errors import InvalidArgument, LynnError
 
 
 @dataclass
 class AppState:
-    """Lives for the server process (the MCP lifespan): the one shared Lynn client."""
+    """Lives for the server process (the MCP lifespan): the one shared Lynn client, and the signer
+    of confirmation tokens and resume handles (HMAC; replicas share LYNN_SIGNING_KEY)."""
 
     client: LynnClient
-    extras: dict[str, Any] = field(default_factory=dict)
+    signer: ConfirmationSigner
+    settings: Settings
 
 
 LynnContext = Context[AppState, Any]
@@ -45,6 +49,10 @@ def lynn_tool(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
             raise ToolError(exc.for_agent()) from None
 
     return wrapper
+
+
+def state_of(ctx: LynnContext) -> AppState:
+    return ctx.request_context.lifespan_context
 
 
 def client_of(ctx: LynnContext) -> LynnClient:
