@@ -164,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
+    # Installed explicitly: a shell starting us in the background leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     sys.stdout.write(
         f"Lynn sandbox running at {server.base_url}  (database {server.db_path})\n"

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
 from openapi_spec_validator import validate
@@ -189,3 +190,11 @@ def test_cli_help_runs() -> None:
     )
     assert "--task-delay-ms" in out.stdout
     assert "--rate-limit" in out.stdout
+
+
+@pytest.mark.anyio
+async def test_server_starts_inside_a_running_loop() -> None:
+    with SandboxServer() as server:
+        async with httpx2.AsyncClient(base_url=server.base_url) as c:
+            assert (await c.get("/sandbox/health")).json() == {"status": "ok"}
+    assert not await anyio.Path(server.db_path).exists()  # its temporary database is gone
