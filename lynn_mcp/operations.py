@@ -1,6 +1,6 @@
 """THE operation table: every Lynn operation's verb and path, and the only place URLs are built.
 
-Lynn publishes operation names but not most verbs and paths (see the contract in shared/), so a
+Lynn publishes operation names but not most verbs and paths (see docs/lynn-api-contract.md), so a
 deployment that differs overrides entries with a TOML file (`LYNN_OPERATIONS_FILE`):
 
     [GetCampaigns]
