@@ -125,3 +125,12 @@ async def test_stdio_modern_era_and_config_error(sandbox: SandboxServer) -> None
     assert result.is_error
     assert result.content[0].text.startswith("Error executing tool list_campaigns: config_error")  # type: ignore[union-attr]
     assert "LYNN_TENANT" in result.content[0].text  # type: ignore[union-attr]
+
+
+async def test_embedded_sandbox_flag_needs_no_account() -> None:
+    command, args = entry_point()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LYNN_")}
+    params = StdioServerParameters(command=command, args=[*args, "--sandbox"], env=env)
+    async with Client(params, mode="legacy") as client:
+        listed = await call(client, "list_campaigns")
+    assert SEED_CAMPAIGN_ID in {c["id"] for c in listed["campaigns"]}
