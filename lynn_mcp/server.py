@@ -16,6 +16,8 @@ from lynn_mcp.config import Settings
 from lynn_mcp.confirmation import ConfirmationSigner
 from lynn_mcp.errors import ConfigError
 from lynn_mcp.operations import OperationTable, load_operations
+from lynn_mcp.prompts import register_prompts
+from lynn_mcp.resources import register_resources
 from lynn_mcp.tool_errors import ToolErrorCodes
 from lynn_mcp.tools import campaigns, contacts, data, dnd
 from lynn_mcp.tools.base import AppState
@@ -127,4 +129,6 @@ def build_server(
         tool.parameters = compact_schema(tool.parameters)
         if tool.output_schema is not None:
             tool.output_schema = compact_schema(tool.output_schema)
+    register_prompts(server)
+    register_resources(server)
     return server
