@@ -85,6 +85,20 @@ def embedded_sandbox() -> Iterator[dict[str, Any]]:
         }
 
 
+def _no_logging_setup(level: str = "INFO") -> None:
+    """Stands in for the SDK's configure_logging once install_redaction has configured logging."""
+
+
+def _skip_sdk_logging_setup() -> None:
+    """MCPServer() calls the SDK's configure_logging, which imports rich and builds a RichHandler
+    (~20 ms of every stdio start) only to hand it to logging.basicConfig: a no-op once
+    install_redaction has given the root logger its handler. Skip it on our start path."""
+    from mcp.server.mcpserver import server as sdk_server
+
+    if hasattr(sdk_server, "configure_logging"):
+        sdk_server.configure_logging = _no_logging_setup
+
+
 def serve(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     from lynn_mcp.errors import ConfigError
     from lynn_mcp.redaction import install_redaction
@@ -92,6 +106,7 @@ def serve(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
 
     settings = load_settings(overrides)
     install_redaction(settings.log_level)
+    _skip_sdk_logging_setup()
     try:
         server = build_server(settings)
     except ConfigError as exc:
