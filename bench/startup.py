@@ -75,7 +75,8 @@ async def spawn_until_tools(cmd: list[str], cwd: str) -> tuple[float, int]:
         env=clean_env(),
         limit=16 * 1024 * 1024,
     )
-    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdin is not None
+    assert proc.stdout is not None
     try:
         proc.stdin.write(MESSAGES)
         await proc.stdin.drain()
@@ -178,17 +179,22 @@ def main() -> None:
     print(f"total {total:.0f} ms over {len(per_package)} packages")
     print()
     print("top modules by self time:")
-    print_table(["module", "self ms", "cumulative ms"], [[n, f"{s / 1000:.1f}", f"{c / 1000:.1f}"] for n, s, c in top[:10]])
+    print_table(
+        ["module", "self ms", "cumulative ms"],
+        [[n, f"{s / 1000:.1f}", f"{c / 1000:.1f}"] for n, s, c in top[:10]],
+    )
     ours = sum(ms for name, ms in per_package.items() if name == "lynn_mcp")
+    lynn_ms, bare_ms = median(lynn) * 1000, median(bare) * 1000
+    goal = f"ratio <= {GOAL_RATIO}"
+    spread = ((max(lynn) - min(lynn)) * 1000, (max(bare) - min(bare)) * 1000)
     write_figures(
         args.json,
         [
-            Figure("start-up", "stdio spawn -> tools/list, median", median(lynn) * 1000, "ms",
-                   "bare MCPServer", median(bare) * 1000, ratio, f"ratio <= {GOAL_RATIO}", ratio <= GOAL_RATIO),
-            Figure("start-up", "spread (max - min)", (max(lynn) - min(lynn)) * 1000, "ms",
-                   "bare MCPServer", (max(bare) - min(bare)) * 1000),
-            Figure("start-up", "import time, lynn_mcp modules (self)", ours, "ms",
-                   "all imports", total, ours / total),
+            Figure("start-up", "stdio spawn -> tools/list, median", lynn_ms, "ms", "bare MCPServer",
+                   bare_ms, ratio, goal, ratio <= GOAL_RATIO),
+            Figure("start-up", "stdio spawn spread, max-min", spread[0], "ms", "bare MCPServer", spread[1]),
+            Figure("start-up", "import time, lynn_mcp modules (self)", ours, "ms", "all imports", total,
+                   ours / total),
         ],
     )  # fmt: skip
 
