@@ -59,6 +59,8 @@ _MAC_BYTES: Final = hashlib.sha256().digest_size
 # Longer input is refused before any decoding work; real tokens are about 110 characters.
 _MAX_TOKEN_CHARS: Final = 256
 _MAC_KEY_LABEL: Final = b"lynn-mcp confirmation token v1"
+_SEAL_KEY_LABEL: Final = b"lynn-mcp sealed payload v1"
+_SEAL_MAC_BYTES: Final = 16
 
 
 class RefusalReason(StrEnum):
@@ -177,7 +179,7 @@ def _decode(text: str) -> bytes | None:
 class ConfirmationSigner:
     """Mints and verifies confirmation tokens with one HMAC key; keeps the per-process replay cache."""
 
-    __slots__ = ("_lock", "_mac_key", "_spent_nonces", "is_ephemeral")
+    __slots__ = ("_lock", "_mac_key", "_seal_key", "_spent_nonces", "is_ephemeral")
 
     def __init__(self, key: str | bytes | SecretStr | None) -> None:
         """Use ``key`` (``LYNN_SIGNING_KEY``, at least 32 bytes) or, when None, a random per-process key.
@@ -199,6 +201,7 @@ class ConfirmationSigner:
         root_key = secrets.token_bytes(32) if key is None else key
         # A derived key, so LYNN_SIGNING_KEY could sign something else later without cross-use.
         self._mac_key = hmac.new(root_key, _MAC_KEY_LABEL, hashlib.sha256).digest()
+        self._seal_key = hmac.new(root_key, _SEAL_KEY_LABEL, hashlib.sha256).digest()
         self._lock = threading.Lock()
         self._spent_nonces: OrderedDict[bytes, int] = OrderedDict()  # nonce -> token expiry
 
@@ -277,6 +280,28 @@ class ConfirmationSigner:
             if self._spend(nonce, expires_at, current_time)
             else ConfirmationCheck(RefusalReason.REPLAYED)
         )
+
+    def seal(self, purpose: str, payload: bytes) -> str:
+        """An opaque, tamper-proof handle for ``payload`` (not encrypted: never seal secrets).
+
+        ``base64url(payload) + "." + base64url(16-byte HMAC)``; ``purpose`` is bound into the MAC so a
+        handle sealed for one use is refused by :meth:`unseal` for another.
+        """
+        return f"{_encode(payload)}.{_encode(self._seal_mac(purpose, payload))}"
+
+    def unseal(self, purpose: str, handle: str, *, max_chars: int = 4096) -> bytes | None:
+        """The payload of a handle from :meth:`seal` for the same ``purpose``; None if altered or foreign."""
+        if not isinstance(handle, str) or len(handle) > max_chars or handle.count(".") != 1:
+            return None
+        encoded_payload, encoded_mac = handle.split(".")
+        payload, mac = _decode(encoded_payload), _decode(encoded_mac)
+        if payload is None or mac is None or len(mac) != _SEAL_MAC_BYTES:
+            return None
+        return payload if hmac.compare_digest(mac, self._seal_mac(purpose, payload)) else None
+
+    def _seal_mac(self, purpose: str, payload: bytes) -> bytes:
+        message = purpose.encode() + b"\x00" + payload
+        return hmac.new(self._seal_key, message, hashlib.sha256).digest()[:_SEAL_MAC_BYTES]
 
     def _spend(self, nonce: bytes, expires_at: int, current_time: float) -> bool:
         """Record ``nonce`` as used; False if it already was."""

@@ -505,7 +505,7 @@ def count_rows(path: str | os.PathLike[str]) -> int:
 
 # --------------------------------------------------------------------------- results file
 
-Outcome = Literal["accepted", "rejected", "unprocessed"]
+Outcome = Literal["accepted", "rejected", "unprocessed", "earlier"]
 RESULTS_HEADER: Final = ("row", "phone", "outcome", "status", "reason")
 
 
@@ -515,7 +515,8 @@ class RowOutcome:
     """The final word on one input row, as written to the results file (treat as read-only).
 
     `status` is Lynn's record status ("200", "400", "403", "409") or a local reason code such as
-    `invalid_phone` for rows never sent; `reason` is a human sentence (may be empty).
+    `invalid_phone` for rows never sent; `reason` is a human sentence (may be empty). Outcome
+    `earlier` marks a row settled by an earlier call of a resumed load (see that call's results file).
     """
 
     row: int

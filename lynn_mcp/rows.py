@@ -37,6 +37,7 @@ __all__ = [
     "MAX_PHONE_DIGITS",
     "MIN_PHONE_DIGITS",
     "CheckedRow",
+    "DndRowChecker",
     "HeaderReport",
     "JsonRequest",
     "JsonRequestError",
@@ -85,6 +86,8 @@ class RejectReason(StrEnum):
     """After normalisation the phone is not 8-15 digits."""
     DUPLICATE_IN_FILE = "duplicate_in_file"
     """The same normalised phone was already accepted earlier in this load."""
+    INVALID_VALUE = "invalid_value"
+    """A value other than the phone is unusable (e.g. a do_not_disturb that is not true/false)."""
 
 
 # --------------------------------------------------------------------------- template
@@ -270,6 +273,79 @@ class RowChecker:
         self._seen.add(key)
         data[self._phone_column] = phone
         return CheckedRow(row_no, phone, data)
+
+
+_TRUE_WORDS: Final = frozenset({"true", "1", "yes", "y", "si", "sí", "x"})
+_FALSE_WORDS: Final = frozenset({"false", "0", "no", "n"})
+DND_FIELDS: Final = ("identifier", "do_not_disturb", "name", "channel")
+_PHONE_CHANNELS: Final = frozenset({"", "WhatsApp", "SMS", "Voice"})
+_CHANNELS: Final = frozenset({"WhatsApp", "SMS", "Voice", "Email"})
+
+
+class DndRowChecker:
+    """Checks rows for ManageDnDByCampaign (bulk_set_dnd).
+
+    A row has `identifier` (or a phone-like column named by `identifier_column`), and optionally
+    `do_not_disturb` (true/false, yes/no, 1/0; empty means true), `name` and `channel`. Phone
+    identifiers (channel empty, WhatsApp, SMS or Voice) are normalised and checked like template
+    phones; repeated identifiers are duplicates. Accepted rows carry `data` with the keys of
+    `DND_FIELDS` that are set, `do_not_disturb` as "true"/"false".
+    """
+
+    __slots__ = ("_seen", "identifier_column")
+
+    def __init__(self, identifier_column: str = "identifier") -> None:
+        self.identifier_column = identifier_column
+        self._seen: set[str] = set()
+
+    def check(self, row_no: int, row: Mapping[str, str]) -> CheckedRow:
+        raw = row.get(self.identifier_column, "").strip()
+        if type(row) is MalformedRow:
+            return CheckedRow(row_no, raw, reason=RejectReason.MALFORMED_ROW, detail=row.detail)
+        channel = row.get("channel", "").strip()
+        flag = row.get("do_not_disturb", "").strip().casefold()
+        if channel and channel not in _CHANNELS:
+            return CheckedRow(
+                row_no, raw, reason=RejectReason.INVALID_VALUE, detail=f"unknown channel {channel!r}"
+            )
+        if flag and flag not in _TRUE_WORDS and flag not in _FALSE_WORDS:
+            return CheckedRow(
+                row_no, raw, reason=RejectReason.INVALID_VALUE, detail="do_not_disturb must be true or false"
+            )
+        if not raw:
+            return CheckedRow(
+                row_no, raw, reason=RejectReason.MISSING_PHONE, detail="the identifier is empty"
+            )
+        identifier = raw
+        if channel in _PHONE_CHANNELS:
+            identifier = normalize_phone(raw)
+            if not (
+                MIN_PHONE_DIGITS <= len(identifier) <= MAX_PHONE_DIGITS
+                and identifier.isdigit()
+                and identifier.isascii()
+            ):
+                return CheckedRow(
+                    row_no,
+                    raw,
+                    reason=RejectReason.INVALID_PHONE,
+                    detail=f"a phone needs {MIN_PHONE_DIGITS}-{MAX_PHONE_DIGITS} digits with country code",
+                )
+        key = f"{channel}\x00{identifier}"
+        if key in self._seen:
+            return CheckedRow(
+                row_no,
+                identifier,
+                reason=RejectReason.DUPLICATE_IN_FILE,
+                detail="the same contact appears earlier",
+            )
+        self._seen.add(key)
+        data = {"identifier": identifier, "do_not_disturb": "false" if flag in _FALSE_WORDS else "true"}
+        name = row.get("name", "").strip()
+        if name:
+            data["name"] = name
+        if channel:
+            data["channel"] = channel
+        return CheckedRow(row_no, identifier, data)
 
 
 def rejection_outcome(checked: CheckedRow) -> RowOutcome:

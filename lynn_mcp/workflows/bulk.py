@@ -1,0 +1,234 @@
+"""The three bulk operations, wired from `LynnClient` calls onto the shared engine and waiter:
+campaign data (AddCampaingData), blacklist rows (ManageDnDByCampaign) and .cpg upload
+(UploadCampaignDataByTenant).
+
+Each `prepare_*` validates everything that can be validated before a request exists and returns a
+`BulkLoad`; `await load.run()` sends. Keeping the two apart lets a caller inspect the load first
+(e.g. `dnd_lifts_blacklist`) and read `load.report` after a cancellation.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import anyio.to_thread
+
+from lynn_mcp.client import LynnClient
+from lynn_mcp.confirmation import ConfirmationSigner
+from lynn_mcp.errors import InvalidArgument
+from lynn_mcp.models import DndContactRow, Task, TaskRef
+from lynn_mcp.rowfiles import RowFileError, iter_file_rows
+from lynn_mcp.rows import DND_FIELDS, DndRowChecker, RowChecker, guess_phone_column
+from lynn_mcp.workflows.loader import DEFAULT_OPTIONS, BulkLoad, LoadOptions, Progress
+from lynn_mcp.workflows.report import LoadReport
+from lynn_mcp.workflows.resume import ResumeState, fingerprint
+from lynn_mcp.workflows.sources import LoadSource, checked_file, open_source, template_target
+from lynn_mcp.workflows.waiter import WaitTimedOut, wait_for_task
+
+__all__ = [
+    "CampaignDataApi",
+    "DndApi",
+    "dnd_lifts_blacklist",
+    "prepare_campaign_data_load",
+    "prepare_dnd_load",
+    "upload_cpg",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignDataApi:
+    client: LynnClient
+    template_id: str
+    campaign_id: str | None
+
+    async def post(self, rows: list[dict[str, str]]) -> TaskRef:
+        return await self.client.add_campaign_data(self.template_id, self.campaign_id, rows)
+
+    async def fetch(self, task_id: str) -> Task:
+        return await self.client.get_task(task_id)
+
+
+@dataclass(frozen=True, slots=True)
+class DndApi:
+    client: LynnClient
+    campaign_id: str
+
+    async def post(self, rows: list[dict[str, str]]) -> TaskRef:
+        contacts = [
+            DndContactRow(
+                identifier=row["identifier"],
+                do_not_disturb=row["do_not_disturb"] == "true",
+                name=row.get("name"),
+                channel=row.get("channel"),  # type: ignore[arg-type] # checked by DndRowChecker
+            )
+            for row in rows
+        ]
+        return await self.client.manage_dnd(self.campaign_id, contacts)
+
+    async def fetch(self, task_id: str) -> Task:
+        return await self.client.get_dnd_task(task_id)
+
+
+def _column_map_text(column_map: Mapping[str, str] | None) -> str:
+    return json.dumps(dict(sorted((column_map or {}).items())), separators=(",", ":"))
+
+
+def _resume_state(
+    signer: ConfirmationSigner, resume: str | None, load_fingerprint: bytes
+) -> ResumeState | None:
+    return None if resume is None else ResumeState.unseal(signer, resume, load_fingerprint)
+
+
+async def prepare_campaign_data_load(
+    client: LynnClient | None,
+    signer: ConfirmationSigner,
+    *,
+    template_id: str | None = None,
+    campaign_id: str | None = None,
+    json_request: str | None = None,
+    rows: Sequence[Mapping[str, object]] | None = None,
+    file_path: str | None = None,
+    column_map: Mapping[str, str] | None = None,
+    resume: str | None = None,
+    options: LoadOptions = DEFAULT_OPTIONS,
+    progress: Progress | None = None,
+) -> BulkLoad:
+    """A validated campaign-data load (raises InvalidArgument for anything wrong before sending)."""
+    source = await open_source(file_path=file_path, rows=rows, column_map=column_map)
+    target = template_target(source, template_id, campaign_id, json_request)
+    load_fingerprint = fingerprint(
+        "campaign-data",
+        source.identity,
+        target.template_id,
+        target.campaign_id or "",
+        _column_map_text(column_map),
+        "\x00".join(target.spec.columns),
+        str(options.chunk_size),
+    )
+    api = None if client is None else CampaignDataApi(client, target.template_id, target.campaign_id)
+    load = BulkLoad(
+        api,
+        source,
+        RowChecker(target.spec),
+        fingerprint=load_fingerprint,
+        signer=signer,
+        options=options,
+        resume=_resume_state(signer, resume, load_fingerprint),
+        progress=progress,
+    )
+    if target.header is not None and target.header.unknown:
+        load.notes.append(" ".join(target.header.messages()))
+    return load
+
+
+def _dnd_identifier_column(source: LoadSource) -> str:
+    header = source.rows.header
+    if "identifier" in header:
+        return "identifier"
+    guessed = guess_phone_column(header)
+    if guessed is None:
+        raise InvalidArgument(
+            f"no identifier column among {header[:10]}",
+            hint="Name the column identifier (or phone), or map it with column_map.",
+        )
+    return guessed
+
+
+async def prepare_dnd_load(
+    client: LynnClient | None,
+    signer: ConfirmationSigner,
+    *,
+    campaign_id: str,
+    rows: Sequence[Mapping[str, object]] | None = None,
+    file_path: str | None = None,
+    column_map: Mapping[str, str] | None = None,
+    resume: str | None = None,
+    options: LoadOptions = DEFAULT_OPTIONS,
+    progress: Progress | None = None,
+) -> BulkLoad:
+    """A validated blacklist load: rows of identifier, do_not_disturb, name, channel."""
+    source = await open_source(file_path=file_path, rows=rows, column_map=column_map)
+    identifier_column = _dnd_identifier_column(source)
+    load_fingerprint = fingerprint(
+        "dnd", source.identity, campaign_id, _column_map_text(column_map), str(options.chunk_size)
+    )
+    load = BulkLoad(
+        None if client is None else DndApi(client, campaign_id),
+        source,
+        DndRowChecker(identifier_column),
+        fingerprint=load_fingerprint,
+        signer=signer,
+        options=options,
+        resume=_resume_state(signer, resume, load_fingerprint),
+        progress=progress,
+    )
+    unknown = [name for name in source.rows.header if name not in DND_FIELDS and name != identifier_column]
+    if unknown:
+        load.notes.append(f"Column(s) ignored: {', '.join(unknown[:10])}.")
+    return load
+
+
+async def dnd_lifts_blacklist(load: BulkLoad) -> bool:
+    """True when any row of a DnD load would set do_not_disturb=false (lets messages through again).
+
+    One pass over the rows with a fresh checker, off the event loop; sends nothing.
+    """
+    checker = load.checker
+    assert isinstance(checker, DndRowChecker)
+    column = checker.identifier_column
+
+    def scan() -> bool:
+        fresh = DndRowChecker(column)
+        for row_no, row in load.source.rows:
+            checked = fresh.check(row_no, row)
+            if checked.data is not None and checked.data["do_not_disturb"] == "false":
+                return True
+        return False
+
+    return await anyio.to_thread.run_sync(scan)
+
+
+async def upload_cpg(
+    client: LynnClient,
+    *,
+    file_path: str,
+    template_id: str | None,
+    campaign_id: str | None,
+    json_request: str | None = None,
+    wait: bool = True,
+    timeout_s: float = 600.0,
+    progress: Progress | None = None,
+) -> LoadReport:
+    """UploadCampaignDataByTenant for a .cpg file: header checked first, file streamed, task awaited."""
+    started = time.monotonic()
+    path, _ = checked_file(file_path)
+    if path.suffix.lower() != ".cpg":
+        raise InvalidArgument(
+            "file_path must name a .cpg file (for CSV, Excel or JSON use load_campaign_data)"
+        )
+    try:
+        source = LoadSource(iter_file_rows(path), 0, path, "")
+        target = template_target(source, template_id, campaign_id, json_request)
+    except RowFileError as exc:
+        raise InvalidArgument(str(exc)) from None
+    ref = await client.upload_campaign_file(
+        path, campaign_id=target.campaign_id or "", template_id=target.template_id
+    )
+
+    async def on_poll(task: Task) -> None:
+        if progress is not None and task.processed:
+            await progress(float(task.processed), float(task.total), f"{task.processed} of {task.total} rows")
+
+    if not wait:
+        return LoadReport.of_task(await client.get_task(ref.task_id), elapsed_s=time.monotonic() - started)
+    try:
+        task = await wait_for_task(client.get_task, ref.task_id, timeout_s=timeout_s, on_poll=on_poll)
+    except WaitTimedOut as exc:
+        if exc.task is None:
+            raise
+        report = LoadReport.of_task(exc.task, elapsed_s=time.monotonic() - started)
+        return report.model_copy(update={"message": exc.message})
+    return LoadReport.of_task(task, elapsed_s=time.monotonic() - started)

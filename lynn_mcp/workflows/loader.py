@@ -1,0 +1,394 @@
+"""The bulk engine: validate rows while streaming them, send chunks with a bounded number in flight,
+wait for each chunk's task, and account for every row (accepted, rejected or unprocessed).
+
+Chunks are numbered over the rows that pass the local checks, so the same source, template and
+chunk size always give the same chunks: that is what lets a resume handle name them.
+
+Sending one chunk (at most `max_attempts` POSTs):
+- 429: wait `retry_after` (capped) and send again; Lynn did not act on it.
+- no answer after sending (timeout, dropped connection) or a 5xx: the outcome is unknown, so the
+  chunk is sent again and its `409` (already a record of the campaign) rows count as accepted by the
+  earlier attempt: never lost, never counted twice. A pre-existing record of the campaign in such a
+  chunk is indistinguishable and is counted as accepted too (documented limitation).
+- any other refusal (400, 401, 403, 404): the load stops; nothing more is sent.
+
+Memory is bounded by `max_in_flight + 1` chunks plus the duplicate-phone set of the row checker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, Protocol
+
+import anyio
+
+from lynn_mcp.confirmation import ConfirmationSigner
+from lynn_mcp.errors import LynnError, RateLimited, Timeout, UpstreamUnavailable
+from lynn_mcp.models import Task, TaskRef
+from lynn_mcp.rowfiles import ResultsWriter, RowOutcome, default_results_path
+from lynn_mcp.rows import CheckedRow, rejection_outcome
+from lynn_mcp.workflows.report import LoadReport, Tally
+from lynn_mcp.workflows.resume import ChunkState, ResumeState
+from lynn_mcp.workflows.sources import LoadSource
+from lynn_mcp.workflows.waiter import Sleep, WaitPolicy, WaitTimedOut, wait_for_task
+
+__all__ = ["DEFAULT_OPTIONS", "BulkLoad", "ChunkApi", "LoadOptions", "Progress", "RowChecking"]
+
+Progress = Callable[[float, float | None, str | None], Awaitable[None]]
+MAX_RETRY_AFTER_S: Final = 60.0
+
+
+class ChunkApi(Protocol):
+    """How one kind of bulk operation posts a chunk and reads its task."""
+
+    async def post(self, rows: list[dict[str, str]]) -> TaskRef: ...
+
+    async def fetch(self, task_id: str) -> Task: ...
+
+
+class RowChecking(Protocol):
+    def check(self, row_no: int, row: Mapping[str, str]) -> CheckedRow: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOptions:
+    chunk_size: int = 1000
+    max_in_flight: int = 4
+    timeout_s: float = 600.0
+    dry_run: bool = False
+    max_attempts: int = 6
+    wait_policy: WaitPolicy = field(default_factory=WaitPolicy)
+    sleep: Sleep = anyio.sleep
+    results_path: Path | None = None
+    """Default: next to the input file, or a temp file for inline rows."""
+
+
+DEFAULT_OPTIONS: Final = LoadOptions()
+
+
+@dataclass(slots=True)
+class _Block:
+    """A contiguous range of input rows: one chunk to send plus the local rejections around it."""
+
+    index: int | None  # chunk number; None when the block has nothing to send
+    rows: list[CheckedRow] = field(default_factory=list)
+    local: list[RowOutcome] = field(default_factory=list)
+    uncertain: bool = False  # an attempt (now or in an earlier call) may have reached Lynn
+    settled: bool = False
+
+
+def _backoff(attempt: int) -> float:
+    return min(5.0, 0.1 * 2.0 ** (attempt - 1))
+
+
+class BulkLoad:
+    """One load. `run()` returns the report; if the load is cancelled, `report` still holds it."""
+
+    def __init__(
+        self,
+        api: ChunkApi | None,
+        source: LoadSource,
+        checker: RowChecking,
+        *,
+        fingerprint: bytes,
+        signer: ConfirmationSigner,
+        options: LoadOptions = DEFAULT_OPTIONS,
+        resume: ResumeState | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        if api is None and not options.dry_run:
+            raise ValueError("a load that sends needs a ChunkApi")
+        self.api = api
+        self.source = source
+        self.checker = checker
+        self.options = options
+        self.signer = signer
+        self.progress = progress
+        self.previous = resume if resume is not None else ResumeState(fingerprint)
+        self.next_state = ResumeState(
+            fingerprint,
+            bytearray(self.previous.chunks),
+            self.previous.earlier_accepted,
+            self.previous.earlier_rejected.copy(),
+        )
+        self.tally = Tally()
+        self.tally.accepted = self.previous.earlier_accepted
+        self.tally.rejected_by_reason.update(self.previous.earlier_rejected)
+        self.report: LoadReport | None = None
+        self.notes: list[str] = []
+        """Sentences added to the report's message (e.g. ignored columns)."""
+        self.sent_rows = 0
+        self._stop_reason: str | None = None
+        self._fatal: LynnError | None = None
+        self._last_progress = -1.0
+        self._progress_lock = anyio.Lock()
+        self._writer: ResultsWriter | None = None
+        self._results_path: Path | None = None
+        self._deadline = 0.0
+        self._confirmed_chunks = 0
+
+    # -- public ---------------------------------------------------------------------------------
+
+    async def run(self) -> LoadReport:
+        started = time.monotonic()
+        self._deadline = started + self.options.timeout_s
+        if not self.options.dry_run:
+            self._results_path = self.options.results_path or default_results_path(self.source.path)
+            self._writer = ResultsWriter(self._results_path)
+        blocks = self._blocks()
+        waiting: _Block | None = None
+        try:
+            async with anyio.create_task_group() as group:
+                slots = anyio.Semaphore(self.options.max_in_flight)
+                for block in blocks:
+                    if block.index is None or self._skip(block):
+                        self._settle_unsent(block)
+                        continue
+                    waiting = block
+                    await slots.acquire()
+                    waiting = None
+                    if self._stop_reason is not None:
+                        slots.release()
+                        self._settle_unsent(block)
+                        continue
+                    group.start_soon(self._run_chunk, block, slots)
+                    await self._emit_progress()
+        except BaseException:
+            # Cancelled (or a bug): account for every row before the error goes on, so `report`
+            # and the results file stay consistent. Only synchronous work happens here, and a
+            # failure to finish must not hide the original error.
+            if waiting is not None:
+                self._settle_unsent(waiting)
+            self._stop_reason = self._stop_reason or "the load was cancelled"
+            with contextlib.suppress(ValueError):
+                self._finish(blocks, started)
+            raise
+        report = self._finish(blocks, started)
+        if self._fatal is not None and not isinstance(self._fatal, _GaveUp) and self._confirmed_chunks == 0:
+            raise self._fatal  # refused outright (unknown template, bad campaign...): a plain error
+        await self._emit_progress()
+        return report
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def _blocks(self) -> Iterator[_Block]:
+        """Blocks in row order; each (but the last) ends with a full chunk of rows to send."""
+        size = self.options.chunk_size
+        index = 0
+        block = _Block(index)
+        check = self.checker.check
+        for row_no, row in self.source.rows:
+            checked = check(row_no, row)
+            if checked.reason is None:
+                block.rows.append(checked)
+                if len(block.rows) == size:
+                    yield block
+                    index += 1
+                    block = _Block(index)
+            else:
+                block.local.append(rejection_outcome(checked))
+                assert checked.reason is not None
+                self.tally.reject(checked.row_no, checked.reason.value, checked.detail)
+        if block.rows or block.local:
+            if not block.rows:
+                block.index = None
+            yield block
+
+    def _skip(self, block: _Block) -> bool:
+        """True when an earlier call confirmed this chunk, or the load is stopping."""
+        assert block.index is not None
+        if self.previous.state(block.index) is ChunkState.CONFIRMED:
+            return True
+        if self.options.dry_run:
+            return True
+        if self._stop_reason is None and time.monotonic() >= self._deadline:
+            self._stop_reason = f"timeout_s ({self.options.timeout_s:g} s) passed"
+        return self._stop_reason is not None
+
+    # -- sending --------------------------------------------------------------------------------
+
+    async def _run_chunk(self, block: _Block, slots: anyio.Semaphore) -> None:
+        assert block.index is not None
+        block.uncertain = self.previous.state(block.index) is ChunkState.UNKNOWN
+        try:
+            remaining = max(0.0, self._deadline - time.monotonic())
+            with anyio.move_on_after(remaining):
+                task, resent = await self._send_and_wait(block, remaining)
+                self._settle_from_task(block, task, resent)
+            if not block.settled and self._stop_reason is None:
+                self._stop_reason = f"timeout_s ({self.options.timeout_s:g} s) passed"
+        except WaitTimedOut:
+            self._stop_reason = self._stop_reason or f"timeout_s ({self.options.timeout_s:g} s) passed"
+        except LynnError as exc:
+            self._fatal = self._fatal or exc
+            self._stop_reason = self._stop_reason or exc.for_agent()
+        finally:
+            if not block.settled:
+                self._settle_unsent(block)
+            slots.release()
+        await self._emit_progress()
+
+    async def _send_and_wait(self, block: _Block, timeout_s: float) -> tuple[Task, bool]:
+        """POST the chunk (retrying what is safe) and wait for its task; (task, was re-sent)."""
+        assert self.api is not None
+        payload = [checked.data for checked in block.rows if checked.data is not None]
+        options = self.options
+        last_error: LynnError | None = None
+        for attempt in range(1, options.max_attempts + 1):
+            resent = block.uncertain
+            try:
+                ref = await self.api.post(payload)
+            except RateLimited as exc:
+                last_error = exc
+                wait = exc.retry_after if exc.retry_after is not None else _backoff(attempt)
+                await options.sleep(min(wait, MAX_RETRY_AFTER_S))
+                continue
+            except (Timeout, UpstreamUnavailable) as exc:
+                # A 5xx had no side effect at the sandbox, but in general its outcome is unknown.
+                block.uncertain = True
+                last_error = exc
+                await options.sleep(_backoff(attempt))
+                continue
+            except anyio.get_cancelled_exc_class():
+                block.uncertain = True  # the request may already be at Lynn
+                raise
+            block.uncertain = True  # the task exists now: until it finishes, its rows are in doubt
+            self.sent_rows += len(payload)
+            self.tally.task_ids.append(ref.task_id)
+            await self._emit_progress()
+            remaining = max(0.001, self._deadline - time.monotonic())
+            task = await wait_for_task(
+                self.api.fetch,
+                ref.task_id,
+                timeout_s=remaining,
+                policy=options.wait_policy,
+                sleep=options.sleep,
+            )
+            return task, resent
+        assert last_error is not None
+        raise _GaveUp(last_error, options.max_attempts)
+
+    # -- accounting -----------------------------------------------------------------------------
+
+    def _settle_from_task(self, block: _Block, task: Task, resent: bool) -> None:
+        """Rows with a record are settled; rows without (a failed task) stay unprocessed."""
+        assert block.index is not None
+        by_row = {record.row: record for record in task.records}
+        outcomes = list(block.local)
+        accepted = 0
+        rejected: dict[str, int] = {}
+        missing = 0
+        for number, checked in enumerate(block.rows, start=1):
+            record = by_row.get(number)
+            if record is None:
+                missing += 1
+                outcomes.append(
+                    RowOutcome(checked.row_no, checked.phone, "unprocessed", "unknown", "no record")
+                )
+                continue
+            status = record.status
+            if status == "200" or (status == "409" and resent):
+                accepted += 1
+                note = "" if status == "200" else "accepted by an earlier attempt whose answer was lost"
+                outcomes.append(RowOutcome(checked.row_no, checked.phone, "accepted", status, note))
+            else:
+                rejected[status] = rejected.get(status, 0) + 1
+                self.tally.reject(checked.row_no, status, record.message)
+                outcomes.append(
+                    RowOutcome(checked.row_no, checked.phone, "rejected", status, record.message or "")
+                )
+        self.tally.accepted += accepted
+        self.tally.unprocessed += missing
+        if missing:
+            self.next_state.set(block.index, ChunkState.UNKNOWN)
+        else:
+            self.next_state.set(block.index, ChunkState.CONFIRMED)
+            self._confirmed_chunks += 1
+            self.next_state.earlier_accepted += accepted
+            self.next_state.earlier_rejected.update(rejected)
+        if self._writer is not None:
+            self._writer.add(outcomes)
+        block.settled = True
+
+    def _settle_unsent(self, block: _Block) -> None:
+        """A block not sent in this call: confirmed earlier, dry run, or unprocessed."""
+        outcomes = list(block.local)
+        earlier = block.index is not None and self.previous.state(block.index) is ChunkState.CONFIRMED
+        if earlier:
+            note = "settled by an earlier call; see its results file"
+            outcomes += [RowOutcome(c.row_no, c.phone, "earlier", "", note) for c in block.rows]
+        else:
+            status = "unknown" if block.uncertain else "pending"
+            outcomes += [RowOutcome(c.row_no, c.phone, "unprocessed", status) for c in block.rows]
+            self.tally.unprocessed += len(block.rows)
+            if block.index is not None:
+                self.next_state.set(
+                    block.index, ChunkState.UNKNOWN if block.uncertain else ChunkState.PENDING
+                )
+        if self._writer is not None:
+            self._writer.add(outcomes)
+        block.settled = True
+
+    def _finish(self, blocks: Iterator[_Block], started: float) -> LoadReport:
+        """Drain unread rows as unprocessed, close the results file and build the report."""
+        if self.report is not None:
+            return self.report
+        for block in blocks:
+            self._settle_unsent(block)
+        path: str | None = None
+        if self._writer is not None:
+            self._writer.close(expected_rows=self.source.total)
+            path = str(self._results_path)
+        tally = self.tally
+        resume = None
+        if tally.unprocessed and not self.options.dry_run:
+            resume = self.next_state.seal(self.signer)
+        sentences = list(self.notes)
+        if self.options.dry_run:
+            state = "DryRun"
+            sentences.append(f"Dry run: {tally.unprocessed} row(s) would be sent; nothing was sent.")
+        else:
+            state = "Completed" if tally.unprocessed == 0 else "Incomplete"
+            if self._stop_reason is not None:
+                sentences.append(f"Stopped: {self._stop_reason}")
+            if tally.unprocessed:
+                sentences.append("Call again with the same arguments and resume to finish.")
+        message = " ".join(sentences) or None
+        self.report = tally.report(
+            state,
+            self.source.total,
+            elapsed_s=time.monotonic() - started,
+            results_path=path,
+            resume=resume,
+            message=message,
+        )
+        return self.report
+
+    async def _emit_progress(self) -> None:
+        """Progress = rows settled so far, of the total; strictly increasing, one sender at a time."""
+        if self.progress is None:
+            return
+        async with self._progress_lock:
+            settled = float(self.tally.settled)
+            if settled <= self._last_progress:
+                return
+            self._last_progress = settled
+            total = self.source.total
+            await self.progress(
+                settled, float(total), f"sent {self.sent_rows}, confirmed {int(settled)} of {total} rows"
+            )
+
+
+class _GaveUp(LynnError):
+    """A chunk whose every attempt failed in a retryable way; the load stops, nothing is lost."""
+
+    code = "upstream_unavailable"
+
+    def __init__(self, last: LynnError, attempts: int) -> None:
+        super().__init__(
+            f"a chunk failed {attempts} times; last: {last.message}", retry_after=last.retry_after
+        )

@@ -1,0 +1,129 @@
+"""The one result shape of every bulk tool (`LoadReport`) and the tally that builds it.
+
+Accounting rule, checked whenever a report is built: `submitted = accepted + rejected + unprocessed`.
+`rejected_by_reason` keys are local reason codes (`invalid_phone`, `duplicate_in_file`, ...) or
+Lynn's record statuses (`400`, `403`, `409`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Annotated, Final, TypeVar
+
+from pydantic import BaseModel, Field, model_validator
+
+from lynn_mcp.models import Task
+
+__all__ = ["EXAMPLES_SHOWN", "LoadReport", "RowExample", "Tally"]
+
+EXAMPLES_SHOWN: Final = 20
+T = TypeVar("T")
+
+
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+# Same convention as tools/results.py: empty optional fields are left out, not sent as null.
+Opt = Annotated[T | None, Field(exclude_if=_is_none)]
+
+
+class RowExample(BaseModel):
+    row: int
+    status: str
+    message: Opt[str] = None
+
+
+class LoadReport(BaseModel):
+    """Where a bulk load or a Lynn task stands; counts always add up."""
+
+    state: str
+    submitted: int
+    accepted: int
+    rejected: int
+    unprocessed: int
+    rejected_by_reason: dict[str, int] = Field(default_factory=dict)
+    examples: list[RowExample] = Field(default_factory=list)
+    task_ids: list[str] = Field(default_factory=list)
+    elapsed_s: Opt[float] = None
+    results_path: Opt[str] = None
+    resume: Opt[str] = None
+    message: Opt[str] = None
+
+    @model_validator(mode="after")
+    def _counts_add_up(self) -> LoadReport:
+        if self.submitted != self.accepted + self.rejected + self.unprocessed:
+            raise ValueError(
+                f"accounting error: submitted {self.submitted} != accepted {self.accepted} + "
+                f"rejected {self.rejected} + unprocessed {self.unprocessed}"
+            )
+        if self.rejected != sum(self.rejected_by_reason.values()):
+            raise ValueError("accounting error: rejected_by_reason does not sum to rejected")
+        return self
+
+    @classmethod
+    def of_task(cls, task: Task, *, elapsed_s: float | None = None) -> LoadReport:
+        """A Lynn task in the shared shape: records 200 accepted, others rejected, the rest unprocessed."""
+        tally = Tally()
+        for record in task.records:
+            if record.status == "200":
+                tally.accepted += 1
+            else:
+                tally.reject(record.row, record.status, record.message)
+        submitted = max(task.total, len(task.records))
+        tally.unprocessed = submitted - len(task.records)
+        tally.task_ids.append(task.task_id)
+        return tally.report(task.state, submitted, elapsed_s=elapsed_s, message=task.message)
+
+
+class Tally:
+    """Running counts of one load. Not thread-safe; all updates happen on the event loop."""
+
+    __slots__ = ("accepted", "examples", "rejected_by_reason", "task_ids", "unprocessed")
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        self.unprocessed = 0
+        self.rejected_by_reason: Counter[str] = Counter()
+        self.examples: list[RowExample] = []
+        self.task_ids: list[str] = []
+
+    @property
+    def rejected(self) -> int:
+        return sum(self.rejected_by_reason.values())
+
+    @property
+    def settled(self) -> int:
+        """Rows whose outcome is final (accepted or rejected)."""
+        return self.accepted + self.rejected
+
+    def reject(self, row: int, status: str, message: str | None) -> None:
+        self.rejected_by_reason[status] += 1
+        if len(self.examples) < EXAMPLES_SHOWN:
+            self.examples.append(RowExample(row=row, status=status, message=message or None))
+
+    def report(
+        self,
+        state: str,
+        submitted: int,
+        *,
+        elapsed_s: float | None = None,
+        results_path: str | None = None,
+        resume: str | None = None,
+        message: str | None = None,
+    ) -> LoadReport:
+        """The report; raises ValueError (an accounting error) unless the counts add up."""
+        return LoadReport(
+            state=state,
+            submitted=submitted,
+            accepted=self.accepted,
+            rejected=self.rejected,
+            unprocessed=self.unprocessed,
+            rejected_by_reason=dict(sorted(self.rejected_by_reason.items())),
+            examples=sorted(self.examples, key=lambda example: example.row),
+            task_ids=list(self.task_ids),
+            elapsed_s=None if elapsed_s is None else round(elapsed_s, 3),
+            results_path=results_path,
+            resume=resume,
+            message=message,
+        )

@@ -1,0 +1,134 @@
+"""Where a load's rows come from: a checked file path or inline rows, and which columns to expect.
+
+Template columns: Lynn has no GetTemplate operation, so for a plain `template_id` the columns are the
+file's header (after `column_map`) and Lynn answers 400 for rows that do not fit its template. With a
+`json_request` (the body Lynn's template button copies) the exact columns are known: the header is
+checked before anything is sent, and missing columns refuse the load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import anyio.to_thread
+
+from lynn_mcp.errors import InvalidArgument
+from lynn_mcp.rowfiles import RowFileError, RowSource, inline_rows, iter_file_rows
+from lynn_mcp.rows import HeaderReport, JsonRequestError, TemplateSpec, check_header, parse_json_request
+
+__all__ = ["MAX_FILE_BYTES", "LoadSource", "TemplateTarget", "checked_file", "open_source", "template_target"]
+
+MAX_FILE_BYTES: Final = 200 * 1024 * 1024
+
+
+def checked_file(file_path: str, *, max_bytes: int = MAX_FILE_BYTES) -> tuple[Path, os.stat_result]:
+    """`file_path` (with `~` expanded) as an absolute path, if it names a readable regular file.
+
+    Refuses directories, devices, FIFOs and sockets (a read from them could block or never end) and
+    files over `max_bytes`, with an `invalid_argument` error that says which.
+    """
+    path = Path(file_path).expanduser()
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise InvalidArgument(f"file_path {file_path!r} does not exist") from None
+    except OSError as exc:
+        raise InvalidArgument(f"file_path {file_path!r} cannot be read ({exc.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise InvalidArgument(f"file_path {file_path!r} is not a regular file (a directory, device or pipe)")
+    if info.st_size > max_bytes:
+        raise InvalidArgument(
+            f"file_path {file_path!r} is {info.st_size / 1e6:.0f} MB; the limit is {max_bytes / 1e6:.0f} MB",
+            hint="Split the file into smaller files and load each.",
+        )
+    if not os.access(path, os.R_OK):
+        raise InvalidArgument(f"file_path {file_path!r} is not readable by the server")
+    return path.resolve(), info
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSource:
+    """Rows to load, how many, and an identity a resume handle binds (path+size+mtime or a hash)."""
+
+    rows: RowSource
+    total: int
+    path: Path | None
+    identity: str
+
+
+async def open_source(
+    *,
+    file_path: str | None,
+    rows: Sequence[Mapping[str, object]] | None,
+    column_map: Mapping[str, str] | None,
+    max_bytes: int = MAX_FILE_BYTES,
+) -> LoadSource:
+    """Exactly one of `file_path` or `rows`; counts the rows (one streaming pass, off the event loop)."""
+    if (file_path is None) == (rows is None):
+        raise InvalidArgument("pass either rows or file_path (exactly one)")
+    try:
+        if rows is not None:
+            if not rows:
+                raise InvalidArgument("rows is empty")
+            canonical = json.dumps(list(rows), sort_keys=True, separators=(",", ":"), default=str)
+            identity = "inline:" + hashlib.sha256(canonical.encode()).hexdigest()
+            return LoadSource(inline_rows(rows, column_map=column_map), len(rows), None, identity)
+        assert file_path is not None
+        path, info = checked_file(file_path, max_bytes=max_bytes)
+        source = iter_file_rows(path, column_map=column_map)
+        total = await anyio.to_thread.run_sync(source.count_rows)
+        _ = source.header  # reads the header now, so a broken file fails before anything is sent
+    except RowFileError as exc:
+        raise InvalidArgument(str(exc)) from None
+    if total == 0:
+        raise InvalidArgument(f"{path.name} has a header but no data rows")
+    return LoadSource(source, total, path, f"file:{path}|{info.st_size}|{info.st_mtime_ns}")
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateTarget:
+    """Where rows go and what they must look like."""
+
+    template_id: str
+    campaign_id: str | None
+    spec: TemplateSpec
+    header: HeaderReport | None
+    """Set when the template's columns are known (from a json_request)."""
+
+
+def template_target(
+    source: LoadSource, template_id: str | None, campaign_id: str | None, json_request: str | None
+) -> TemplateTarget:
+    """Template, campaign and spec for a load; refuses a header that lacks template columns."""
+    header = source.rows.header
+    known_columns: tuple[str, ...] | None = None
+    if json_request is not None:
+        try:
+            request = parse_json_request(json_request)
+        except JsonRequestError as exc:
+            raise InvalidArgument(f"json_request: {exc}") from None
+        if template_id is not None and template_id != request.template_id:
+            raise InvalidArgument("template_id differs from the json_request's templateId; pass one of them")
+        template_id, known_columns = request.template_id, request.columns
+        campaign_id = campaign_id or request.campaign_id
+    if template_id is None:
+        raise InvalidArgument("pass template_id or json_request")
+    try:
+        spec = TemplateSpec.from_columns(known_columns or tuple(header))
+    except ValueError as exc:
+        raise InvalidArgument(
+            f"{exc}", hint="Rename the phone column to Phone, or map it with column_map."
+        ) from None
+    report = None
+    if known_columns is not None:
+        report = check_header(header, spec)
+        if not report.ok:
+            raise InvalidArgument(" ".join(report.messages()), hint="Fix the header or pass column_map.")
+    return TemplateTarget(template_id, campaign_id, spec, report)
