@@ -12,6 +12,9 @@ The tree (each class carries a stable `code` that agents and tests can rely on):
   + Forbidden                    forbidden             Lynn 403 (other tenant, no permission)
   + UpstreamUnavailable          upstream_unavailable  5xx, refused or dropped connections
   + Timeout                      timeout               no answer in time
+  + ConfirmationRequired         confirmation_required a consequential call needs the human's approval
+  + ConfirmationInvalid          confirmation_invalid  the confirmation token does not confirm this call
+  + Declined                     declined              the human declined (or cancelled) the call
 
 `maybe_processed` tells callers of non-idempotent operations whether Lynn may have acted on the
 request although no answer arrived (a timeout after sending, a dropped connection): the bulk loader
@@ -110,6 +113,23 @@ class Timeout(LynnError):
     default_hint = "Lynn did not answer in time; try again, or raise LYNN_TIMEOUT."
 
 
+class ConfirmationRequired(LynnError):
+    """Nothing was done: the message carries a preview and a confirmation token to repeat the call with."""
+
+    code = "confirmation_required"
+    default_hint = ""
+
+
+class ConfirmationInvalid(LynnError):
+    code = "confirmation_invalid"
+    default_hint = "Call again without confirmation_token to get a new preview and token."
+
+
+class Declined(LynnError):
+    code = "declined"
+    default_hint = "Nothing was done. Do not retry unless the user asks again."
+
+
 ERROR_CODES: tuple[str, ...] = tuple(
     cls.code
     for cls in (
@@ -122,6 +142,9 @@ ERROR_CODES: tuple[str, ...] = tuple(
         UpstreamUnavailable,
         Timeout,
         ConfigError,
+        ConfirmationRequired,
+        ConfirmationInvalid,
+        Declined,
     )
 )
 

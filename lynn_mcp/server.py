@@ -11,9 +11,11 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import Tool as MCPTool
 
 from lynn_mcp import __version__
+from lynn_mcp.audit import AuditTrail
 from lynn_mcp.client import LynnClient
 from lynn_mcp.config import Settings
 from lynn_mcp.confirmation import ConfirmationSigner
+from lynn_mcp.consent import request_state_security
 from lynn_mcp.errors import ConfigError
 from lynn_mcp.operations import OperationTable, load_operations
 from lynn_mcp.prompts import register_prompts
@@ -102,13 +104,16 @@ def build_server(
             yield AppState(client=client, signer=signer, settings=settings)
 
     disabled: dict[str, str] = {}
+    audit = AuditTrail(settings.audit_log)
     server = LynnServer(
         "lynn-mcp",
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         log_level=settings.log_level,
-        middleware=[ToolErrorCodes(disabled)],
+        # Audit outermost, so its line carries the coded error text the agent saw.
+        middleware=[audit, ToolErrorCodes(disabled)],
+        request_state_security=request_state_security(settings),
     )
     # The SDK has no public, synchronous view of registered tools; its tool manager is the one.
     registered = server._tool_manager
@@ -124,6 +129,7 @@ def build_server(
     for name in selection.disabled:
         server.remove_tool(name)
     disabled.update(selection.disabled)
+    audit.watch(info.name for info in infos.values() if not info.read_only)
     for tool in registered.list_tools():
         tool.description = " ".join((tool.description or "").split())
         tool.parameters = compact_schema(tool.parameters)

@@ -16,6 +16,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
+from lynn_mcp.audit import note_lynn_status
 from lynn_mcp.client import LynnClient
 from lynn_mcp.config import Settings
 from lynn_mcp.confirmation import ConfirmationSigner
@@ -46,6 +47,7 @@ def lynn_tool(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         try:
             return await fn(*args, **kwargs)
         except LynnError as exc:
+            note_lynn_status(exc.status)
             raise ToolError(exc.for_agent()) from None
 
     return wrapper

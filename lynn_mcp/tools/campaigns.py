@@ -5,9 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import MCPServer, Resolve
 from pydantic import AwareDatetime, Field
 
+from lynn_mcp.consent import (
+    ConfirmationToken,
+    ConsentAnswer,
+    ConsentRequest,
+    ensure_consented,
+    request_consent,
+)
 from lynn_mcp.models import CampaignFields, CampaignType, Channel, ExecutionMode
 from lynn_mcp.tools.base import (
     CREATE,
@@ -34,6 +41,35 @@ When = Annotated[AwareDatetime | None, Field(description="ISO 8601 with offset."
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+async def _confirm_delete(
+    ctx: LynnContext, campaign_id: str, confirmation_token: str | None
+) -> ConsentRequest:
+    async def preview() -> str:
+        campaign = await client_of(ctx).get_campaign(campaign_id)
+        return (
+            f'Delete campaign "{campaign.name}" ({campaign.id}, status {campaign.status or "unknown"}) '
+            "with all its records and blacklist entries. This cannot be undone"
+        )
+
+    arguments = {"campaign_id": campaign_id, "confirmation_token": confirmation_token}
+    return await request_consent(ctx, "delete_campaign", arguments, preview)
+
+
+async def _confirm_start(
+    ctx: LynnContext, campaign_id: str, confirmation_token: str | None
+) -> ConsentRequest:
+    async def preview() -> str:
+        campaign = await client_of(ctx).get_campaign(campaign_id)
+        channel = campaign.channel or "WhatsApp"
+        return (
+            f'Start campaign "{campaign.name}" ({campaign.id}): Lynn begins sending {channel} messages '
+            "to every contact loaded into it. Sent messages cannot be taken back"
+        )
+
+    arguments = {"campaign_id": campaign_id, "confirmation_token": confirmation_token}
+    return await request_consent(ctx, "start_campaign", arguments, preview)
 
 
 def register(server: MCPServer[object]) -> None:
@@ -127,14 +163,26 @@ def register(server: MCPServer[object]) -> None:
 
     @server.tool(annotations=DESTROY)
     @lynn_tool
-    async def delete_campaign(ctx: LynnContext, campaign_id: CampaignId) -> Deleted:
-        """Delete a campaign and its records. Cannot be undone."""
+    async def delete_campaign(
+        ctx: LynnContext,
+        campaign_id: CampaignId,
+        consent: Annotated[ConsentAnswer, Resolve(_confirm_delete)],
+        confirmation_token: ConfirmationToken = None,
+    ) -> Deleted:
+        """Delete a campaign and its records. Cannot be undone; the user confirms it."""
+        ensure_consented(consent, "delete_campaign")
         return Deleted(id=campaign_id, deleted=await client_of(ctx).delete_campaign(campaign_id))
 
     @server.tool(annotations=SEND)
     @lynn_tool
-    async def start_campaign(ctx: LynnContext, campaign_id: CampaignId) -> CampaignSummary:
-        """Start a Manual campaign: Lynn begins messaging its contacts."""
+    async def start_campaign(
+        ctx: LynnContext,
+        campaign_id: CampaignId,
+        consent: Annotated[ConsentAnswer, Resolve(_confirm_start)],
+        confirmation_token: ConfirmationToken = None,
+    ) -> CampaignSummary:
+        """Start a Manual campaign: Lynn begins messaging its contacts. The user confirms it."""
+        ensure_consented(consent, "start_campaign")
         return CampaignSummary.of(await client_of(ctx).start_campaign(campaign_id))
 
     @server.tool(annotations=UPDATE)

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import MCPServer, Resolve
 from pydantic import Field
 
+from lynn_mcp.consent import (
+    ConfirmationToken,
+    ConsentAnswer,
+    ConsentRequest,
+    ensure_consented,
+    request_consent,
+)
 from lynn_mcp.models import Channel, ContactFields
 from lynn_mcp.tools.base import (
     CREATE,
@@ -30,6 +37,20 @@ CorrelationIds = Annotated[
     list[Annotated[str, Field(max_length=64)]],
     Field(max_length=3, description="Up to 3 ids linking the person across channels."),
 ]
+
+
+async def _confirm_delete(
+    ctx: LynnContext, contact_id: str, confirmation_token: str | None
+) -> ConsentRequest:
+    async def preview() -> str:
+        contact = await client_of(ctx).get_contact(contact_id)
+        return (
+            f'Delete contact "{contact.name or "unnamed"}" ({contact.channel or "unknown channel"} '
+            f"{contact.identifier or 'without identifier'}, id {contact.id}). This cannot be undone"
+        )
+
+    arguments = {"contact_id": contact_id, "confirmation_token": confirmation_token}
+    return await request_consent(ctx, "delete_contact", arguments, preview)
 
 
 def register(server: MCPServer[object]) -> None:
@@ -93,6 +114,12 @@ def register(server: MCPServer[object]) -> None:
 
     @server.tool(annotations=DESTROY)
     @lynn_tool
-    async def delete_contact(ctx: LynnContext, contact_id: ContactId) -> Deleted:
-        """Delete a contact. Cannot be undone."""
+    async def delete_contact(
+        ctx: LynnContext,
+        contact_id: ContactId,
+        consent: Annotated[ConsentAnswer, Resolve(_confirm_delete)],
+        confirmation_token: ConfirmationToken = None,
+    ) -> Deleted:
+        """Delete a contact. Cannot be undone; the user confirms it."""
+        ensure_consented(consent, "delete_contact")
         return Deleted(id=contact_id, deleted=await client_of(ctx).delete_contact(contact_id))

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import MCPServer, Resolve
 from pydantic import BaseModel, ConfigDict, Field
 
-from lynn_mcp.models import Channel, DndContactRow
+from lynn_mcp.consent import (
+    NOT_REQUIRED,
+    ConfirmationToken,
+    ConsentAnswer,
+    ConsentRequest,
+    ensure_consented,
+    request_consent,
+)
+from lynn_mcp.models import Channel
 from lynn_mcp.tools.base import (
     READ,
     UPDATE,
@@ -17,8 +25,11 @@ from lynn_mcp.tools.base import (
     TaskId,
     client_of,
     lynn_tool,
+    state_of,
 )
-from lynn_mcp.tools.results import DndList, TaskProgress
+from lynn_mcp.tools.bulk import OptionalPath, Resume, TimeoutS, load_options, progress_of
+from lynn_mcp.tools.results import DndList, LoadReport
+from lynn_mcp.workflows.bulk import prepare_dnd_load
 
 DoNotDisturb = Annotated[bool, Field(description="true blacklists; false lets messages through again.")]
 
@@ -33,6 +44,66 @@ class DndRow(BaseModel):
     name: Annotated[str | None, Field(max_length=200)] = None
     channel: Channel | None = None
 
+    def fields(self) -> dict[str, str]:
+        """The row as the text fields a DnD load checks (the same shape as a file row)."""
+        values = {"identifier": self.identifier, "do_not_disturb": str(self.do_not_disturb).lower()}
+        if self.name:
+            values["name"] = self.name
+        if self.channel:
+            values["channel"] = self.channel
+        return values
+
+
+async def _confirm_campaign_lift(
+    ctx: LynnContext, contact_id: str, campaign_id: str, do_not_disturb: bool, confirmation_token: str | None
+) -> ConsentRequest:
+    """Only lifting a block needs the user: it lets messages reach someone who opted out."""
+    if do_not_disturb:
+        return NOT_REQUIRED
+
+    async def preview() -> str:
+        client = client_of(ctx)
+        contact = await client.get_contact(contact_id)
+        campaign = await client.get_campaign(campaign_id)
+        return (
+            f'Lift the do-not-disturb block of contact "{contact.name or contact.id}" for campaign '
+            f'"{campaign.name}": they can be messaged by it again'
+        )
+
+    arguments = {
+        "contact_id": contact_id,
+        "campaign_id": campaign_id,
+        "do_not_disturb": do_not_disturb,
+        "confirmation_token": confirmation_token,
+    }
+    return await request_consent(ctx, "set_dnd_for_campaign", arguments, preview)
+
+
+async def _confirm_category_lift(
+    ctx: LynnContext, contact_id: str, category: str, do_not_disturb: bool, confirmation_token: str | None
+) -> ConsentRequest:
+    """Only lifting a block needs the user: it lets messages reach someone who opted out."""
+    if do_not_disturb:
+        return NOT_REQUIRED
+
+    async def preview() -> str:
+        client = client_of(ctx)
+        contact = await client.get_contact(contact_id)
+        wanted = category.casefold()
+        count = sum(1 for c in await client.list_campaigns() if (c.category or "").casefold() == wanted)
+        return (
+            f'Lift the do-not-disturb block of contact "{contact.name or contact.id}" for every campaign '
+            f'of category "{category}" ({count} today): they can be messaged by them again'
+        )
+
+    arguments = {
+        "contact_id": contact_id,
+        "category": category,
+        "do_not_disturb": do_not_disturb,
+        "confirmation_token": confirmation_token,
+    }
+    return await request_consent(ctx, "set_dnd_for_category", arguments, preview)
+
 
 def register(server: MCPServer[object]) -> None:
     @server.tool(annotations=READ)
@@ -44,9 +115,16 @@ def register(server: MCPServer[object]) -> None:
     @server.tool(annotations=UPDATE)
     @lynn_tool
     async def set_dnd_for_campaign(
-        ctx: LynnContext, contact_id: ContactId, campaign_id: CampaignId, do_not_disturb: DoNotDisturb = True
+        ctx: LynnContext,
+        contact_id: ContactId,
+        campaign_id: CampaignId,
+        consent: Annotated[ConsentAnswer, Resolve(_confirm_campaign_lift)],
+        do_not_disturb: DoNotDisturb = True,
+        confirmation_token: ConfirmationToken = None,
     ) -> DndList:
-        """Blacklist a contact for one campaign (or lift it with do_not_disturb=false)."""
+        """Blacklist a contact for one campaign (or lift it with do_not_disturb=false). Lifting needs the
+        user's confirmation."""
+        ensure_consented(consent, "set_dnd_for_campaign")
         entries = await client_of(ctx).set_dnd_by_campaign(campaign_id, contact_id, do_not_disturb)
         return DndList.of(contact_id, entries)
 
@@ -56,9 +134,13 @@ def register(server: MCPServer[object]) -> None:
         ctx: LynnContext,
         contact_id: ContactId,
         category: Annotated[str, Field(min_length=1, max_length=100)],
+        consent: Annotated[ConsentAnswer, Resolve(_confirm_category_lift)],
         do_not_disturb: DoNotDisturb = True,
+        confirmation_token: ConfirmationToken = None,
     ) -> DndList:
-        """Blacklist a contact for every campaign of a category (or lift it)."""
+        """Blacklist a contact for every campaign of a category (or lift it). Lifting needs the user's
+        confirmation."""
+        ensure_consented(consent, "set_dnd_for_category")
         entries = await client_of(ctx).set_dnd_by_category(category, contact_id, do_not_disturb)
         return DndList.of(contact_id, entries)
 
@@ -67,16 +149,30 @@ def register(server: MCPServer[object]) -> None:
     async def bulk_set_dnd(
         ctx: LynnContext,
         campaign_id: CampaignId,
-        rows: Annotated[list[DndRow], Field(min_length=1, max_length=1000)],
-    ) -> TaskProgress:
-        """Set the blacklist flag of many contacts for one campaign; returns the task to follow."""
-        wire_rows = [DndContactRow.model_validate(row.model_dump()) for row in rows]
-        client = client_of(ctx)
-        ref = await client.manage_dnd(campaign_id, wire_rows)
-        return TaskProgress.of(await client.get_dnd_task(ref.task_id))
+        rows: Annotated[list[DndRow] | None, Field(max_length=1000, description="Inline rows.")] = None,
+        file_path: OptionalPath = None,
+        timeout_s: TimeoutS = 600,
+        resume: Resume = None,
+    ) -> LoadReport:
+        """Set the blacklist flag of many contacts for one campaign, from rows or a file (columns
+        identifier, do_not_disturb, name, channel): validated, chunked, awaited, every row reported."""
+        state = state_of(ctx)
+        load = await prepare_dnd_load(
+            state.client,
+            state.signer,
+            campaign_id=campaign_id,
+            rows=None if rows is None else [row.fields() for row in rows],
+            file_path=file_path,
+            resume=resume,
+            options=load_options(ctx, timeout_s=timeout_s),
+            progress=progress_of(ctx),
+        )
+        # Nothing has been sent yet: `await dnd_lifts_blacklist(load)` tells (for rows and files
+        # alike) whether any row sets do_not_disturb=false, for a consent step before `run()`.
+        return await load.run()
 
     @server.tool(annotations=READ)
     @lynn_tool
-    async def get_dnd_task_status(ctx: LynnContext, task_id: TaskId) -> TaskProgress:
-        """Progress and failed rows of a bulk_set_dnd task."""
-        return TaskProgress.of(await client_of(ctx).get_dnd_task(task_id))
+    async def get_dnd_task_status(ctx: LynnContext, task_id: TaskId) -> LoadReport:
+        """Progress and rejected rows of a bulk_set_dnd task."""
+        return LoadReport.of_task(await client_of(ctx).get_dnd_task(task_id))

@@ -6,6 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 from mcp import Client
+from mcp.client.session import ClientRequestContext
+from mcp.types import ElicitRequestParams, ElicitResult
 from server_helpers import sandbox_settings
 
 from lynn_mcp.sandbox import SandboxServer
@@ -28,7 +30,13 @@ def mode(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+async def approving_human(_: ClientRequestContext, params: ElicitRequestParams) -> ElicitResult:
+    """A user who approves every confirmation (consequential tools ask; see test_confirm.py)."""
+    return ElicitResult(action="accept", content={"approve": True})
+
+
 @pytest.fixture
 async def client(sandbox: SandboxServer, mode: str) -> AsyncIterator[Client]:
-    async with Client(build_server(sandbox_settings(sandbox)), mode=mode) as mcp_client:  # type: ignore[arg-type]
+    server = build_server(sandbox_settings(sandbox))
+    async with Client(server, mode=mode, elicitation_callback=approving_human) as mcp_client:  # type: ignore[arg-type]
         yield mcp_client
