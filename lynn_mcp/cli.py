@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-SUBCOMMANDS = ("sandbox",)
+SUBCOMMANDS = ("sandbox", "doctor")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -119,13 +119,24 @@ def serve(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     return run_http(server, settings, host=args.host, port=args.port)
 
 
+def run_subcommand(name: str, argv: list[str]) -> int:
+    """Each subcommand imports its own (heavier) module only when it runs."""
+    exit_code: int
+    if name == "doctor":
+        from lynn_mcp import doctor
+
+        exit_code = doctor.main(argv)
+    else:
+        from lynn_mcp.sandbox import runner
+
+        exit_code = runner.main(argv)
+    return exit_code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
-        from lynn_mcp.sandbox.runner import main as sandbox_main
-
-        exit_code: int = sandbox_main(argv[1:])
-        return exit_code
+        return run_subcommand(argv[0], argv[1:])
     args = _parser().parse_args(argv)
     overrides: dict[str, Any] = {
         "base_url": args.base_url,
