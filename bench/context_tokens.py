@@ -1,0 +1,145 @@
+"""Context budget: cl100k tokens of the full `tools/list` reply, per tool and in total.
+
+    .venv/bin/python bench/context_tokens.py [--json figures.json] [--markdown]
+
+Spawns `python -m lynn_mcp` over stdio exactly as an IDE does (2025-11-25 handshake), takes the
+tools/list `result` as the bytes on the wire, and counts its tokens with the npm `gpt-tokenizer`
+package (cl100k_base, offline; installed into bench/node_modules on first use, from the npm
+registry only). Every conversation with the server pays this many tokens before the first word.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import Figure, clean_env, print_table, write_figures
+
+BENCH = Path(__file__).resolve().parent
+TOKENIZER = "gpt-tokenizer@4.0.0"
+GOAL_TOKENS = 4000
+OPENAPI_BASELINE = 4832  # a server generated from an OpenAPI document of the same operations
+TIMEOUT_S = 120
+
+HANDSHAKE = [
+    {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "context-bench", "version": "0"},
+        },
+    },
+    {"jsonrpc": "2.0", "method": "notifications/initialized"},
+    {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+]
+
+
+def ensure_tokenizer() -> None:
+    """Install gpt-tokenizer into bench/node_modules once (npm registry; no other network)."""
+    if (BENCH / "node_modules" / "gpt-tokenizer" / "package.json").exists():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        raise SystemExit("context_tokens: npm is needed to install gpt-tokenizer (Node 18+)")
+    subprocess.run(  # npm with fixed arguments
+        [npm, "install", "--prefix", str(BENCH), "--no-save", "--no-package-lock", "--no-audit", "--no-fund",
+         TOKENIZER],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        timeout=TIMEOUT_S,
+    )  # fmt: skip
+
+
+def tools_list_wire() -> tuple[str, list[str]]:
+    """The tools/list result as sent on the wire, and each tool's own JSON in it."""
+    payload = "".join(json.dumps(message) + "\n" for message in HANDSHAKE)
+    with tempfile.TemporaryDirectory() as cwd:  # no developer .env file is read
+        done = subprocess.run(  # this interpreter on our own entry point
+            [sys.executable, "-m", "lynn_mcp"],
+            input=payload.encode(),
+            capture_output=True,
+            cwd=cwd,
+            env=clean_env(),
+            timeout=TIMEOUT_S,
+            check=False,
+        )
+    for line in done.stdout.decode().splitlines():
+        reply = json.loads(line)
+        if reply.get("id") == 2:
+            raw = line[line.index('"result":') + len('"result":') :].rsplit("}", 1)[0]
+            tools = [
+                json.dumps(tool, separators=(",", ":"), ensure_ascii=False)
+                for tool in reply["result"]["tools"]
+            ]
+            # The server's own separators are kept for the total; per tool, compact JSON of the same content.
+            return raw, tools
+    raise SystemExit(f"context_tokens: no tools/list reply; stderr:\n{done.stderr.decode()[-2000:]}")
+
+
+def count(texts: dict[str, str]) -> dict[str, int]:
+    ensure_tokenizer()
+    node = shutil.which("node")
+    if node is None:
+        raise SystemExit("context_tokens: node is needed to count tokens")
+    done = subprocess.run(  # node on our own script
+        [node, str(BENCH / "context_tokens.mjs")],
+        input=json.dumps(texts).encode(),
+        capture_output=True,
+        cwd=BENCH,
+        timeout=TIMEOUT_S,
+        check=True,
+    )
+    counts: dict[str, int] = json.loads(done.stdout)
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--json", help="write the figures here (for bench/run.py)")
+    parser.add_argument("--markdown", action="store_true", help="print the per-tool table as Markdown")
+    args = parser.parse_args()
+    total_text, tool_texts = tools_list_wire()
+    names = [json.loads(text)["name"] for text in tool_texts]
+    counts = count({"__total__": total_text, **dict(zip(names, tool_texts, strict=True))})
+    total = counts.pop("__total__")
+    rows = sorted(counts.items(), key=lambda item: -item[1])
+    if args.markdown:
+        print("| tool | tokens |\n|---|---:|")
+        for name, tokens in rows:
+            print(f"| `{name}` | {tokens:,} |")
+        print(f"| **tools/list total ({len(names)} tools)** | **{total:,}** |")
+    else:
+        print_table(["tool", "tokens"], [[name, f"{tokens:,}"] for name, tokens in rows])
+        print(f"\ntools/list: {total:,} cl100k tokens for {len(names)} tools "
+              f"(goal <= {GOAL_TOKENS:,}; OpenAPI-generated server: {OPENAPI_BASELINE:,})")  # fmt: skip
+    write_figures(
+        args.json,
+        [
+            Figure(
+                bench="context",
+                measure=f"tools/list tokens ({len(names)} tools)",
+                value=total,
+                unit="tokens",
+                baseline="OpenAPI-generated",
+                baseline_value=OPENAPI_BASELINE,
+                ratio=total / OPENAPI_BASELINE,
+                goal=f"<= {GOAL_TOKENS:,}",
+                met=total <= GOAL_TOKENS,
+            )
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()
