@@ -101,11 +101,14 @@ def _skip_sdk_logging_setup() -> None:
 
 def serve(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     from lynn_mcp.errors import ConfigError
-    from lynn_mcp.redaction import install_redaction
+    from lynn_mcp.redaction import install_redaction, register_secret
     from lynn_mcp.server import build_server
 
     settings = load_settings(overrides)
     install_redaction(settings.log_level)
+    # Before anything can log: LYNN_HTTP_TOKEN and LYNN_SIGNING_KEY are never seen by the Lynn client.
+    for secret in settings.secret_values():
+        register_secret(secret)
     _skip_sdk_logging_setup()
     try:
         server = build_server(settings)

@@ -1,18 +1,26 @@
 """The streamable-HTTP face of the server: stateless, Host/Origin-checked, optionally bearer-protected.
 
 Stateless so that N replicas behind any load balancer behave as one (nothing a later call needs is
-kept in memory). On a non-loopback address a bearer token (`LYNN_HTTP_TOKEN`) is mandatory; it is
-compared in constant time and never forwarded to Lynn (the Lynn client has its own credentials).
+kept in memory; confirmation tokens and the elicitation round trip are sealed with keys derived from
+`LYNN_SIGNING_KEY`, which replicas must share). On a non-loopback address a bearer token
+(`LYNN_HTTP_TOKEN`) is mandatory; it is compared in constant time and never forwarded to Lynn (the
+Lynn client has its own credentials and headers). Layers, outermost first:
+
+1. CORS, only when `LYNN_ALLOWED_ORIGINS` lists browser origins; otherwise no CORS header is ever sent.
+2. `BearerGuard` (when `LYNN_HTTP_TOKEN` is set): 401 without the right bearer.
+3. The SDK's transport: Host allowlist (421), Origin allowlist (403), body cap (413), JSON only.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 import sys
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -20,6 +28,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from lynn_mcp.config import Settings, is_loopback_host, split_names
 
 MAX_BODY_BYTES = 1024 * 1024
+# What a browser MCP client sends and reads (streamable HTTP); only used with LYNN_ALLOWED_ORIGINS.
+CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "Accept", "Mcp-Session-Id", "Mcp-Protocol-Version")
+CORS_EXPOSED_HEADERS = ("Mcp-Session-Id",)
+
+logger = logging.getLogger(__name__)
 
 
 class BearerGuard:
@@ -68,6 +81,16 @@ def build_http_app(server: MCPServer[Any], settings: Settings, *, host: str, por
     )
     if settings.http_token is not None:
         app = BearerGuard(app, settings.http_token.get_secret_value())
+    browser_origins = split_names(settings.allowed_origins)
+    if browser_origins:
+        # Outside the guard: a browser's preflight carries no Authorization header.
+        app = CORSMiddleware(
+            app,
+            allow_origins=browser_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=list(CORS_REQUEST_HEADERS),
+            expose_headers=list(CORS_EXPOSED_HEADERS),
+        )
     return app
 
 
@@ -81,6 +104,11 @@ def run_http(server: MCPServer[Any], settings: Settings, *, host: str, port: int
             file=sys.stderr,
         )
         return 2
+    if settings.signing_key is None:
+        logger.warning(
+            "LYNN_SIGNING_KEY is not set: confirmation tokens and elicitation answers are honoured only "
+            "by this process. Behind a load balancer, give every replica the same LYNN_SIGNING_KEY."
+        )
     import uvicorn
 
     app = build_http_app(server, settings, host=host, port=port)
