@@ -149,7 +149,7 @@ async def _request_consent(
     minutes = DEFAULT_TTL_S // 60
     raise ConfirmationRequired(
         f"{text}. Nothing was done. Show this to the user; only if they approve, call {tool} again "
-        f'with the same arguments and confirmation_token="{token}" (valid {minutes} minutes, once)'
+        f'with the same arguments plus this confirmation_token (valid {minutes} minutes, once): "{token}"'
     )
 
 

@@ -3,7 +3,9 @@
 Our tools raise `code: message. Next step.`; the SDK reports bad arguments as a pydantic dump that
 echoes the caller's values, an unknown tool as `Unknown tool: x`, and a crash as a bare
 `Error executing tool x`. This middleware rewrites those three so an agent can always branch on the
-code, and so no argument value (possibly hostile or secret) is echoed back.
+code, and so no argument value (possibly hostile or secret) is echoed back. Every error text also
+passes the log redactor on its way out: a registered secret that Lynn echoed in its own message
+(or that any other path put there) never reaches the model.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 
 from lynn_mcp.errors import ERROR_CODES
+from lynn_mcp.redaction import redact
 
 INTERNAL_ERROR = "internal_error"
 _CODED = re.compile(r"^(?:" + "|".join([*ERROR_CODES, INTERNAL_ERROR]) + r")\b")
@@ -72,5 +75,5 @@ class ToolErrorCodes:
             return result
         for block in result.get("content") or []:
             if isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str):
-                block["text"] = coded_error_text(block["text"], self._disabled)
+                block["text"] = redact(coded_error_text(block["text"], self._disabled))
         return result

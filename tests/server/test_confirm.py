@@ -25,7 +25,7 @@ from lynn_mcp.server import build_server
 pytestmark = pytest.mark.anyio
 
 CODE = re.compile(r"^(?:Error executing tool [\w-]+: )?(?P<code>[a-z_]+)\b")
-TOKEN = re.compile(r'confirmation_token="(?P<token>[A-Za-z0-9_\-.]+)"')
+TOKEN = re.compile(r'confirmation_token \(valid 5 minutes, once\): "(?P<token>[A-Za-z0-9_\-.]+)"')
 Elicitation = Callable[[ClientRequestContext, ElicitRequestParams], Awaitable[ElicitResult]]
 
 

@@ -222,7 +222,7 @@ async def test_sdk_client_with_bearer_and_token_confirmation(
         text = preview.content[0].text  # type: ignore[union-attr]
         assert preview.is_error
         assert text.split(": ", 2)[1] == "confirmation_required"
-        token = text.split('confirmation_token="')[1].split('"')[0]
+        token = text.split('once): "')[1].split('"')[0]
         done = await client.call_tool(
             "delete_campaign", {"campaign_id": campaign_id, "confirmation_token": token}
         )
