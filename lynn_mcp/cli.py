@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-SUBCOMMANDS = ("sandbox", "doctor")
+SUBCOMMANDS = ("sandbox", "demo", "doctor")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -125,7 +125,11 @@ def serve(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
 def run_subcommand(name: str, argv: list[str]) -> int:
     """Each subcommand imports its own (heavier) module only when it runs."""
     exit_code: int
-    if name == "doctor":
+    if name == "demo":
+        from lynn_mcp import demo
+
+        exit_code = demo.main(argv)
+    elif name == "doctor":
         from lynn_mcp import doctor
 
         exit_code = doctor.main(argv)
