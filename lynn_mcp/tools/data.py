@@ -1,15 +1,16 @@
-"""Campaign data tools: put template rows into a campaign and follow Lynn's tasks."""
+"""Campaign data tools: put template rows into a campaign and follow Lynn's tasks.
+
+`load_campaign_data` is the composite one (validate, chunk, send, wait, account for every row);
+the others map one Lynn operation each. All of them answer with the shared `LoadReport`.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
-import anyio
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
-from lynn_mcp.errors import InvalidArgument
 from lynn_mcp.tools.base import (
     CREATE,
     READ,
@@ -19,49 +20,88 @@ from lynn_mcp.tools.base import (
     TemplateId,
     client_of,
     lynn_tool,
+    state_of,
 )
-from lynn_mcp.tools.results import TaskProgress
+from lynn_mcp.tools.bulk import JsonRequestText, OptionalPath, Resume, TimeoutS, load_options, progress_of
+from lynn_mcp.tools.results import LoadReport, TaskReport
+from lynn_mcp.workflows.bulk import prepare_campaign_data_load, upload_cpg
 
-Row = dict[Annotated[str, Field(max_length=100)], Annotated[str, Field(max_length=1000)]]
+Key = Annotated[str, Field(max_length=100)]
+Row = dict[Key, Annotated[str, Field(max_length=1000)]]
+FilePath = Annotated[str, Field(min_length=1, max_length=4096, description="Path on the server.")]
 
 
 def register(server: MCPServer[object]) -> None:
+    @server.tool(annotations=CREATE)
+    @lynn_tool
+    async def load_campaign_data(
+        ctx: LynnContext,
+        template_id: TemplateId | None = None,
+        campaign_id: CampaignId | None = None,
+        json_request: JsonRequestText = None,
+        rows: Annotated[list[Row] | None, Field(max_length=500)] = None,
+        file_path: OptionalPath = None,
+        column_map: Annotated[
+            dict[Key, Key] | None, Field(max_length=50, description="File header to template column.")
+        ] = None,
+        dry_run: Annotated[bool, Field(description="Only validate.")] = False,
+        timeout_s: TimeoutS = 600,
+        resume: Resume = None,
+    ) -> LoadReport:
+        """Load rows (inline or a CSV/.cpg/.xlsx/JSON file) into a WhatsApp template: checked,
+        chunked, awaited, every row reported. If unprocessed, call again adding resume."""
+        state = state_of(ctx)
+        load = await prepare_campaign_data_load(
+            None if dry_run else state.client,
+            state.signer,
+            template_id=template_id,
+            campaign_id=campaign_id,
+            json_request=json_request,
+            rows=rows,
+            file_path=file_path,
+            column_map=column_map,
+            resume=resume,
+            options=load_options(ctx, timeout_s=timeout_s, dry_run=dry_run),
+            progress=progress_of(ctx),
+        )
+        return await load.run()
+
     @server.tool(annotations=CREATE)
     @lynn_tool
     async def add_campaign_data(
         ctx: LynnContext,
         template_id: TemplateId,
         rows: Annotated[
-            list[Row], Field(min_length=1, max_length=1000, description="Template column → value.")
+            list[Row], Field(min_length=1, max_length=1000, description="Template column to value.")
         ],
-        campaign_id: Annotated[
-            str | None, Field(max_length=64, description="Default: the template's.")
-        ] = None,
-    ) -> TaskProgress:
-        """Send up to 1,000 template rows in one request and return its task. For files, larger lists,
-        validation and waiting, use load_campaign_data."""
+        campaign_id: CampaignId | None = None,
+    ) -> TaskReport:
+        """Send up to 1,000 template rows as one task, unchecked; prefer load_campaign_data."""
         client = client_of(ctx)
         ref = await client.add_campaign_data(template_id, campaign_id, rows)
-        return TaskProgress.of(await client.get_task(ref.task_id))
+        return TaskReport.of_task(await client.get_task(ref.task_id))
 
     @server.tool(annotations=CREATE)
     @lynn_tool
     async def upload_campaign_file(
         ctx: LynnContext,
-        file_path: Annotated[str, Field(min_length=1, max_length=4096, description="Path to a .cpg file.")],
-        campaign_id: CampaignId,
-        template_id: TemplateId,
-    ) -> TaskProgress:
-        """Create campaign records from a .cpg file (header row of template columns); returns its task."""
-        path = await anyio.Path(file_path).expanduser()
-        if path.suffix.lower() != ".cpg" or not await path.is_file():
-            raise InvalidArgument("file_path must name an existing .cpg file")
-        client = client_of(ctx)
-        ref = await client.upload_campaign_file(Path(path), campaign_id=campaign_id, template_id=template_id)
-        return TaskProgress.of(await client.get_task(ref.task_id))
+        file_path: FilePath,
+        template_id: TemplateId | None = None,
+        campaign_id: CampaignId | None = None,
+        wait: bool = True,
+    ) -> LoadReport:
+        """Upload a .cpg file (template columns header) as one task and wait."""
+        return await upload_cpg(
+            client_of(ctx),
+            file_path=file_path,
+            template_id=template_id,
+            campaign_id=campaign_id,
+            wait=wait,
+            progress=progress_of(ctx),
+        )
 
     @server.tool(annotations=READ)
     @lynn_tool
-    async def get_task_status(ctx: LynnContext, task_id: TaskId) -> TaskProgress:
-        """Progress and failed rows of a campaign data task."""
-        return TaskProgress.of(await client_of(ctx).get_task(task_id))
+    async def get_task_status(ctx: LynnContext, task_id: TaskId) -> TaskReport:
+        """Progress and rejected rows of a campaign data task."""
+        return TaskReport.of_task(await client_of(ctx).get_task(task_id))

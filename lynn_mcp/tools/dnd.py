@@ -15,7 +15,7 @@ from lynn_mcp.consent import (
     ensure_consented,
     request_consent,
 )
-from lynn_mcp.models import Channel, DndContactRow
+from lynn_mcp.models import Channel
 from lynn_mcp.tools.base import (
     READ,
     UPDATE,
@@ -25,21 +25,32 @@ from lynn_mcp.tools.base import (
     TaskId,
     client_of,
     lynn_tool,
+    state_of,
 )
-from lynn_mcp.tools.results import DndList, TaskProgress
+from lynn_mcp.tools.bulk import OptionalPath, Resume, TimeoutS, load_options, progress_of
+from lynn_mcp.tools.results import DndList, LoadReport, TaskReport
+from lynn_mcp.workflows.bulk import prepare_dnd_load
 
 DoNotDisturb = Annotated[bool, Field(description="true blacklists; false lets messages through again.")]
 
 
+# No docstring: it would become a schema description paid in every tools/list.
 class DndRow(BaseModel):
-    """One contact for bulk_set_dnd; unknown identifiers become new contacts."""
-
     model_config = ConfigDict(extra="forbid")
 
     identifier: Annotated[str, Field(min_length=1, max_length=100)]
     do_not_disturb: bool = True
     name: Annotated[str | None, Field(max_length=200)] = None
     channel: Channel | None = None
+
+    def fields(self) -> dict[str, str]:
+        """The row as the text fields a DnD load checks (the same shape as a file row)."""
+        values = {"identifier": self.identifier, "do_not_disturb": str(self.do_not_disturb).lower()}
+        if self.name:
+            values["name"] = self.name
+        if self.channel:
+            values["channel"] = self.channel
+        return values
 
 
 async def _confirm_campaign_lift(
@@ -137,16 +148,30 @@ def register(server: MCPServer[object]) -> None:
     async def bulk_set_dnd(
         ctx: LynnContext,
         campaign_id: CampaignId,
-        rows: Annotated[list[DndRow], Field(min_length=1, max_length=1000)],
-    ) -> TaskProgress:
-        """Set the blacklist flag of many contacts for one campaign; returns the task to follow."""
-        wire_rows = [DndContactRow.model_validate(row.model_dump()) for row in rows]
-        client = client_of(ctx)
-        ref = await client.manage_dnd(campaign_id, wire_rows)
-        return TaskProgress.of(await client.get_dnd_task(ref.task_id))
+        rows: Annotated[list[DndRow] | None, Field(max_length=1000)] = None,
+        file_path: OptionalPath = None,
+        timeout_s: TimeoutS = 600,
+        resume: Resume = None,
+    ) -> LoadReport:
+        """Blacklist (or lift) many contacts of one campaign from rows or a file (identifier,
+        do_not_disturb, name, channel). Reports every row."""
+        state = state_of(ctx)
+        load = await prepare_dnd_load(
+            state.client,
+            state.signer,
+            campaign_id=campaign_id,
+            rows=None if rows is None else [row.fields() for row in rows],
+            file_path=file_path,
+            resume=resume,
+            options=load_options(ctx, timeout_s=timeout_s),
+            progress=progress_of(ctx),
+        )
+        # Nothing has been sent yet: `await dnd_lifts_blacklist(load)` tells (for rows and files
+        # alike) whether any row sets do_not_disturb=false, for a consent step before `run()`.
+        return await load.run()
 
     @server.tool(annotations=READ)
     @lynn_tool
-    async def get_dnd_task_status(ctx: LynnContext, task_id: TaskId) -> TaskProgress:
-        """Progress and failed rows of a bulk_set_dnd task."""
-        return TaskProgress.of(await client_of(ctx).get_dnd_task(task_id))
+    async def get_dnd_task_status(ctx: LynnContext, task_id: TaskId) -> TaskReport:
+        """Progress and rejected rows of a bulk_set_dnd task."""
+        return TaskReport.of_task(await client_of(ctx).get_dnd_task(task_id))

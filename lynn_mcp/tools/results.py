@@ -14,6 +14,10 @@ from pydantic import BaseModel, Field
 
 from lynn_mcp.models import Campaign, Contact, DndEntry, Task
 
+# The bulk tools' shared result lives with the workflows that build it; re-exported for tools.
+from lynn_mcp.workflows.report import LoadReport as LoadReport
+from lynn_mcp.workflows.report import TaskReport as TaskReport
+
 EXAMPLES_SHOWN = 20
 
 T = TypeVar("T")

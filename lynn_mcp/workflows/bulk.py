@@ -223,12 +223,15 @@ async def upload_cpg(
             await progress(float(task.processed), float(task.total), f"{task.processed} of {task.total} rows")
 
     if not wait:
-        return LoadReport.of_task(await client.get_task(ref.task_id), elapsed_s=time.monotonic() - started)
+        return LoadReport.of_task(
+            await client.get_task(ref.task_id), elapsed_s=round(time.monotonic() - started, 3)
+        )
     try:
         task = await wait_for_task(client.get_task, ref.task_id, timeout_s=timeout_s, on_poll=on_poll)
     except WaitTimedOut as exc:
         if exc.task is None:
             raise
-        report = LoadReport.of_task(exc.task, elapsed_s=time.monotonic() - started)
-        return report.model_copy(update={"message": exc.message})
-    return LoadReport.of_task(task, elapsed_s=time.monotonic() - started)
+        return LoadReport.of_task(
+            exc.task, elapsed_s=round(time.monotonic() - started, 3), message=exc.message
+        )
+    return LoadReport.of_task(task, elapsed_s=round(time.monotonic() - started, 3))

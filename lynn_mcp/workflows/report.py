@@ -1,5 +1,9 @@
 """The one result shape of every bulk tool (`LoadReport`) and the tally that builds it.
 
+`TaskReport` is the same shape for one Lynn task (get_task_status, get_dnd_task_status,
+add_campaign_data): `LoadReport` adds only what a load has and a task has not (elapsed time, the
+results file and the resume handle).
+
 Accounting rule, checked whenever a report is built: `submitted = accepted + rejected + unprocessed`.
 `rejected_by_reason` keys are local reason codes (`invalid_phone`, `duplicate_in_file`, ...) or
 Lynn's record statuses (`400`, `403`, `409`).
@@ -8,13 +12,13 @@ Lynn's record statuses (`400`, `403`, `409`).
 from __future__ import annotations
 
 from collections import Counter
-from typing import Annotated, Final, TypeVar
+from typing import Annotated, Final, Self, TypeVar
 
 from pydantic import BaseModel, Field, model_validator
 
 from lynn_mcp.models import Task
 
-__all__ = ["EXAMPLES_SHOWN", "LoadReport", "RowExample", "Tally"]
+__all__ = ["EXAMPLES_SHOWN", "LoadReport", "Tally", "TaskReport", "example"]
 
 EXAMPLES_SHOWN: Final = 20
 T = TypeVar("T")
@@ -28,30 +32,25 @@ def _is_none(value: object) -> bool:
 Opt = Annotated[T | None, Field(exclude_if=_is_none)]
 
 
-class RowExample(BaseModel):
-    row: int
-    status: str
-    message: Opt[str] = None
+def example(row: int, status: str, message: str | None) -> str:
+    """One rejected row for a report: `row 12: 403 phone ... is on this campaign's blacklist`."""
+    return f"row {row}: {status} {message}" if message else f"row {row}: {status}"
 
 
-class LoadReport(BaseModel):
-    """Where a bulk load or a Lynn task stands; counts always add up."""
-
+# No docstrings on these models: a docstring becomes a schema description, paid in every tools/list.
+class TaskReport(BaseModel):
     state: str
     submitted: int
     accepted: int
     rejected: int
     unprocessed: int
     rejected_by_reason: dict[str, int] = Field(default_factory=dict)
-    examples: list[RowExample] = Field(default_factory=list)
+    examples: list[str] = Field(default_factory=list)
     task_ids: list[str] = Field(default_factory=list)
-    elapsed_s: Opt[float] = None
-    results_path: Opt[str] = None
-    resume: Opt[str] = None
     message: Opt[str] = None
 
     @model_validator(mode="after")
-    def _counts_add_up(self) -> LoadReport:
+    def _counts_add_up(self) -> Self:
         if self.submitted != self.accepted + self.rejected + self.unprocessed:
             raise ValueError(
                 f"accounting error: submitted {self.submitted} != accepted {self.accepted} + "
@@ -62,8 +61,11 @@ class LoadReport(BaseModel):
         return self
 
     @classmethod
-    def of_task(cls, task: Task, *, elapsed_s: float | None = None) -> LoadReport:
-        """A Lynn task in the shared shape: records 200 accepted, others rejected, the rest unprocessed."""
+    def of_task(cls, task: Task, **extra: object) -> Self:
+        """A Lynn task in the shared shape: records 200 accepted, others rejected, the rest unprocessed.
+
+        `extra` sets further fields of a subclass (e.g. `elapsed_s` of a LoadReport).
+        """
         tally = Tally()
         for record in task.records:
             if record.status == "200":
@@ -73,7 +75,14 @@ class LoadReport(BaseModel):
         submitted = max(task.total, len(task.records))
         tally.unprocessed = submitted - len(task.records)
         tally.task_ids.append(task.task_id)
-        return tally.report(task.state, submitted, elapsed_s=elapsed_s, message=task.message)
+        report = tally.report(task.state, submitted, message=task.message)
+        return cls.model_validate({**report.model_dump(include=set(cls.model_fields)), **extra})
+
+
+class LoadReport(TaskReport):
+    elapsed_s: Opt[float] = None
+    results_path: Opt[str] = None
+    resume: Opt[str] = None
 
 
 class Tally:
@@ -85,7 +94,7 @@ class Tally:
         self.accepted = 0
         self.unprocessed = 0
         self.rejected_by_reason: Counter[str] = Counter()
-        self.examples: list[RowExample] = []
+        self.examples: list[tuple[int, str]] = []
         self.task_ids: list[str] = []
 
     @property
@@ -100,7 +109,7 @@ class Tally:
     def reject(self, row: int, status: str, message: str | None) -> None:
         self.rejected_by_reason[status] += 1
         if len(self.examples) < EXAMPLES_SHOWN:
-            self.examples.append(RowExample(row=row, status=status, message=message or None))
+            self.examples.append((row, example(row, status, message)))
 
     def report(
         self,
@@ -120,7 +129,7 @@ class Tally:
             rejected=self.rejected,
             unprocessed=self.unprocessed,
             rejected_by_reason=dict(sorted(self.rejected_by_reason.items())),
-            examples=sorted(self.examples, key=lambda example: example.row),
+            examples=[text for _, text in sorted(self.examples)],
             task_ids=list(self.task_ids),
             elapsed_s=None if elapsed_s is None else round(elapsed_s, 3),
             results_path=results_path,

@@ -58,15 +58,17 @@ async def test_tasks_of_both_kinds(client: Client) -> None:
     row = dict.fromkeys(SEED_TEMPLATE_COLUMNS, "x") | {"Phone": "56911112222"}
     data = await client.call_tool("add_campaign_data", {"template_id": SEED_TEMPLATE_ID, "rows": [row, row]})
     assert data.structured_content is not None, data.content
-    task = await read_json(client, f"lynn://tasks/{data.structured_content['task_id']}")
-    assert task["task_id"] == data.structured_content["task_id"]
+    task_id = data.structured_content["task_ids"][0]
+    task = await read_json(client, f"lynn://tasks/{task_id}")
+    assert task["task_id"] == task_id
     assert task["total"] == 2
     dnd = await client.call_tool(
         "bulk_set_dnd", {"campaign_id": SEED_CAMPAIGN_ID, "rows": [{"identifier": "56977778888"}]}
     )
     assert dnd.structured_content is not None, dnd.content
-    dnd_task = await read_json(client, f"lynn://tasks/{dnd.structured_content['task_id']}")
-    assert dnd_task["task_id"] == dnd.structured_content["task_id"]
+    dnd_task_id = dnd.structured_content["task_ids"][0]
+    dnd_task = await read_json(client, f"lynn://tasks/{dnd_task_id}")
+    assert dnd_task["task_id"] == dnd_task_id
     assert dnd_task["total"] == 1
 
 

@@ -58,7 +58,7 @@ async def finished(client: Client, tool: str, task: dict[str, Any]) -> dict[str,
     for _ in range(500):
         if task["state"] in ("Completed", "Failed"):
             return task
-        task = await call(client, tool, task_id=task["task_id"])
+        task = await call(client, tool, task_id=task["task_ids"][0])
     raise AssertionError(f"{tool} never finished")
 
 
@@ -95,7 +95,7 @@ async def test_every_tool_over_stdio_legacy(sandbox: SandboxServer, tmp_path: Pa
         row = dict.fromkeys(SEED_TEMPLATE_COLUMNS, "v") | {"Phone": "56912340002"}
         added = await run("add_campaign_data", template_id=SEED_TEMPLATE_ID, rows=[row])
         called.add("get_task_status")
-        assert (await finished(client, "get_task_status", added))["succeeded"] == 1
+        assert (await finished(client, "get_task_status", added))["accepted"] == 1
         cpg = tmp_path / "stdio.cpg"
         cpg.write_text(
             ",".join(SEED_TEMPLATE_COLUMNS) + "\n" + ",".join(row.values()).replace("0002", "0003") + "\n"
@@ -106,7 +106,7 @@ async def test_every_tool_over_stdio_legacy(sandbox: SandboxServer, tmp_path: Pa
             campaign_id=SEED_CAMPAIGN_ID,
             template_id=SEED_TEMPLATE_ID,
         )
-        assert (await finished(client, "get_task_status", uploaded))["succeeded"] == 1
+        assert (await finished(client, "get_task_status", uploaded))["accepted"] == 1
 
         assert (await run("delete_contact", contact_id=contact["id"]))["deleted"] is True
         assert (await run("delete_campaign", campaign_id=campaign["id"]))["deleted"] is True

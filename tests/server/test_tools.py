@@ -31,6 +31,7 @@ ALL_TOOLS = {
     "start_campaign", "stop_campaign", "list_contacts", "get_contact", "create_contact", "update_contact",
     "delete_contact", "get_contact_dnd", "set_dnd_for_campaign", "set_dnd_for_category", "bulk_set_dnd",
     "get_dnd_task_status", "upload_campaign_file", "add_campaign_data", "get_task_status",
+    "load_campaign_data",
 }  # fmt: skip
 CODE = re.compile(r"^(?:Error executing tool [\w-]+: )?(?P<code>[a-z_]+)\b")
 
@@ -151,22 +152,17 @@ async def test_bulk_dnd_task(client: Client) -> None:
         {"identifier": "56977770001"},
         {"identifier": "56977770002", "name": "New", "do_not_disturb": True},
     ]
-    started = await ok(client, "bulk_set_dnd", campaign_id=SEED_CAMPAIGN_ID, rows=rows)
-    assert started["total"] == 2
-    final = started
-    for _ in range(200):
-        if final["state"] in ("Completed", "Failed"):
-            break
-        final = await ok(client, "get_dnd_task_status", task_id=started["task_id"])
-    assert final["state"] == "Completed"
-    assert final["succeeded"] == 2
+    done = await ok(client, "bulk_set_dnd", campaign_id=SEED_CAMPAIGN_ID, rows=rows)
+    assert (done["state"], done["submitted"], done["accepted"]) == ("Completed", 2, 2)
+    final = await ok(client, "get_dnd_task_status", task_id=done["task_ids"][0])
+    assert (final["state"], final["submitted"], final["accepted"]) == ("Completed", 2, 2)
 
 
 async def wait_task(client: Client, task: dict[str, Any]) -> dict[str, Any]:
     for _ in range(500):
         if task["state"] in ("Completed", "Failed"):
             return task
-        task = await ok(client, "get_task_status", task_id=task["task_id"])
+        task = await ok(client, "get_task_status", task_id=task["task_ids"][0])
     raise AssertionError("task did not finish")
 
 
@@ -181,9 +177,9 @@ async def test_add_campaign_data_reports_failed_rows(client: Client) -> None:
     task = await wait_task(
         client, await ok(client, "add_campaign_data", template_id=SEED_TEMPLATE_ID, rows=rows)
     )
-    assert (task["total"], task["succeeded"], task["failed"]) == (3, 1, 2)
-    assert task["failed_by_status"] == {"400": 1, "409": 1}
-    assert [(e["row"], e["status"]) for e in task["examples"]] == [(2, "400"), (3, "409")]
+    assert (task["submitted"], task["accepted"], task["rejected"]) == (3, 1, 2)
+    assert task["rejected_by_reason"] == {"400": 1, "409": 1}
+    assert [e.split(":")[0] for e in task["examples"]] == ["row 2", "row 3"]
 
 
 async def test_upload_campaign_file(client: Client, tmp_path: Path) -> None:
@@ -192,15 +188,14 @@ async def test_upload_campaign_file(client: Client, tmp_path: Path) -> None:
         ";".join(template_row(f"P{i}", f"5698800000{i}").values()) for i in range(5)
     ]
     cpg.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    started = await ok(
+    task = await ok(
         client,
         "upload_campaign_file",
         file_path=str(cpg),
         campaign_id=SEED_CAMPAIGN_ID,
         template_id=SEED_TEMPLATE_ID,
     )
-    task = await wait_task(client, started)
-    assert (task["total"], task["succeeded"]) == (5, 5)
+    assert (task["state"], task["submitted"], task["accepted"]) == ("Completed", 5, 5)
     wrong = await client.call_tool(
         "upload_campaign_file",
         {

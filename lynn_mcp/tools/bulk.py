@@ -1,0 +1,37 @@
+"""What the bulk tools (load_campaign_data, upload_campaign_file, bulk_set_dnd) share: argument
+types, load options from settings, and MCP progress for a workflow (workflows know nothing of MCP)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from lynn_mcp.tools.base import LynnContext, state_of
+from lynn_mcp.workflows.loader import LoadOptions, Progress
+
+# Names that explain themselves carry no description: every word here is paid in every conversation.
+TimeoutS = Annotated[int, Field(ge=1, le=3600)]
+Resume = Annotated[str | None, Field(max_length=4096)]
+JsonRequestText = Annotated[str | None, Field(max_length=20_000, description="Template's Json Request body.")]
+OptionalPath = Annotated[str | None, Field(max_length=4096)]
+
+
+def progress_of(ctx: LynnContext) -> Progress:
+    """Report a workflow's progress as MCP progress notifications (no-ops without a progress token)."""
+
+    async def report(progress: float, total: float | None, message: str | None) -> None:
+        await ctx.report_progress(progress, total, message)
+
+    return report
+
+
+def load_options(ctx: LynnContext, *, timeout_s: float, dry_run: bool = False) -> LoadOptions:
+    """Chunk size and chunks in flight come from the server's settings (LYNN_CHUNK_SIZE, ...)."""
+    settings = state_of(ctx).settings
+    return LoadOptions(
+        chunk_size=settings.chunk_size,
+        max_in_flight=settings.max_in_flight,
+        timeout_s=timeout_s,
+        dry_run=dry_run,
+    )
