@@ -3,9 +3,10 @@ types, load options from settings, and MCP progress for a workflow (workflows kn
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from lynn_mcp.tools.base import LynnContext, state_of
 from lynn_mcp.workflows.loader import LoadOptions, Progress
@@ -13,7 +14,19 @@ from lynn_mcp.workflows.loader import LoadOptions, Progress
 # Names that explain themselves carry no description: every word here is paid in every conversation.
 TimeoutS = Annotated[int, Field(ge=1, le=3600)]
 Resume = Annotated[str | None, Field(max_length=4096)]
-JsonRequestText = Annotated[str | None, Field(max_length=20_000, description="Template's Json Request body.")]
+
+
+def _json_text(value: object) -> object:
+    # The SDK turns a string argument that looks like a JSON object into a dict before validation;
+    # the text is what we want, so serialise it back.
+    return json.dumps(value) if isinstance(value, dict) else value
+
+
+JsonRequestText = Annotated[
+    str | None,
+    BeforeValidator(_json_text),
+    Field(max_length=20_000, description="Template's Json Request body."),
+]
 OptionalPath = Annotated[str | None, Field(max_length=4096)]
 
 
