@@ -1,0 +1,307 @@
+"""The bulk workflows without MCP: the task waiter, faults and resume, a property over random loads,
+cancellation, and resume handles that refuse tampering."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import httpx2
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from lynn_mcp.client import LynnClient
+from lynn_mcp.config import Settings
+from lynn_mcp.confirmation import ConfirmationSigner
+from lynn_mcp.errors import InvalidArgument, NotFound, RateLimited, UpstreamUnavailable
+from lynn_mcp.models import Task
+from lynn_mcp.sandbox import (
+    SEED_ACCESS_TOKEN,
+    SEED_ACCESS_TOKEN_SECRET,
+    SEED_CAMPAIGN_ID,
+    SEED_TEMPLATE_COLUMNS,
+    SEED_TEMPLATE_ID,
+    SEED_TENANT,
+    SandboxServer,
+)
+from lynn_mcp.workflows.bulk import prepare_campaign_data_load
+from lynn_mcp.workflows.loader import LoadOptions
+from lynn_mcp.workflows.report import LoadReport
+from lynn_mcp.workflows.resume import ChunkState, ResumeState
+from lynn_mcp.workflows.waiter import WaitPolicy, WaitTimedOut, wait_for_task
+
+pytestmark = pytest.mark.anyio
+SIGNER = ConfirmationSigner(b"k" * 32)
+DRY = LoadOptions(dry_run=True)
+FAULTS = {"errorRate": 0.2, "errorStatuses": [500, 503], "dropRate": 0.05, "latencyMs": 3}
+
+
+async def no_sleep(_: float) -> None:
+    await anyio.lowlevel.checkpoint()
+
+
+# -- the waiter --------------------------------------------------------------------------------
+
+
+def task(state: str, processed: int = 0) -> Task:
+    return Task(task_id="t1", state=state, total=10, processed=processed)
+
+
+async def test_waiter_polls_until_terminal_with_growing_backoff() -> None:
+    states = iter([task("Pending"), task("Running", 5), task("Completed", 10)])
+    slept: list[float] = []
+
+    async def fetch(task_id: str) -> Task:
+        return next(states)
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    done = await wait_for_task(
+        fetch, "t1", timeout_s=60, sleep=sleep, policy=WaitPolicy(first_s=0.1, factor=2)
+    )
+    assert done.state == "Completed"
+    assert slept == [0.1, 0.2]
+
+
+async def test_waiter_honours_retry_after_and_survives_transient_errors() -> None:
+    answers: list[Task | Exception] = [
+        RateLimited("slow down", retry_after=3),
+        UpstreamUnavailable("503"),
+        task("Failed"),
+    ]
+    slept: list[float] = []
+
+    async def fetch(task_id: str) -> Task:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    assert (await wait_for_task(fetch, "t1", timeout_s=60, sleep=sleep)).state == "Failed"
+    assert slept[0] == 3
+
+
+async def test_waiter_deadline_and_hard_errors() -> None:
+    now = itertools.count(0, 10)
+
+    async def running(task_id: str) -> Task:
+        return task("Running", 3)
+
+    with pytest.raises(WaitTimedOut) as caught:
+        await wait_for_task(running, "t1", timeout_s=25, sleep=no_sleep, clock=lambda: float(next(now)))
+    assert caught.value.task is not None
+    assert caught.value.task.processed == 3
+
+    async def missing(task_id: str) -> Task:
+        raise NotFound("no such task")
+
+    with pytest.raises(NotFound):
+        await wait_for_task(missing, "t1", timeout_s=5, sleep=no_sleep)
+
+
+# -- loads against the sandbox ------------------------------------------------------------------
+
+
+def client_settings(sandbox: SandboxServer) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg] # init-only option
+        base_url=sandbox.base_url,
+        tenant=SEED_TENANT,
+        access_token=SEED_ACCESS_TOKEN,
+        access_token_secret=SEED_ACCESS_TOKEN_SECRET,
+        max_retries=4,
+        timeout=5,
+    )
+
+
+def write_rows(path: Path, phones: list[str]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(SEED_TEMPLATE_COLUMNS)
+        for i, phone in enumerate(phones):
+            writer.writerow([f"N{i}", phone, "t", "d", "s", "o", "c", "3"])
+    return path
+
+
+def record_phones(sandbox: SandboxServer) -> list[str]:
+    body = httpx2.get(f"{sandbox.base_url}/sandbox/records", params={"campaignId": SEED_CAMPAIGN_ID}).json()
+    return [record["phone"] for record in body["records"]]
+
+
+def set_faults(sandbox: SandboxServer, **faults: Any) -> None:
+    httpx2.post(f"{sandbox.base_url}/sandbox/faults", json=faults).raise_for_status()
+
+
+async def load(
+    client: LynnClient,
+    path: Path,
+    *,
+    chunk_size: int = 1000,
+    resume: str | None = None,
+    progress: Callable[[float, float | None, str | None], Awaitable[None]] | None = None,
+) -> LoadReport:
+    prepared = await prepare_campaign_data_load(
+        client,
+        SIGNER,
+        template_id=SEED_TEMPLATE_ID,
+        file_path=str(path),
+        resume=resume,
+        options=LoadOptions(chunk_size=chunk_size, timeout_s=60, sleep=no_sleep),
+        progress=progress,
+    )
+    return await prepared.run()
+
+
+def results(report: LoadReport) -> list[dict[str, str]]:
+    assert report.results_path is not None
+    with open(report.results_path, encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+async def finish_without_faults(
+    sandbox: SandboxServer, client: LynnClient, path: Path, report: LoadReport, chunk_size: int
+) -> LoadReport:
+    """Resume until nothing is unprocessed (bounded), with faults off."""
+    httpx2.delete(f"{sandbox.base_url}/sandbox/faults").raise_for_status()
+    for _ in range(3):
+        if report.unprocessed == 0:
+            break
+        assert report.resume is not None
+        report = await load(client, path, chunk_size=chunk_size, resume=report.resume)
+    assert report.unprocessed == 0
+    assert report.resume is None
+    return report
+
+
+async def test_faults_lose_nothing_and_resume_finishes(tmp_path: Path) -> None:
+    phones = [f"5692{i:07d}" for i in range(10_000)]
+    path = write_rows(tmp_path / "faulty.csv", phones)
+    with SandboxServer(task_delay_ms=0) as sandbox:
+        before = set(record_phones(sandbox))
+        set_faults(sandbox, seed=7, **FAULTS)
+        async with LynnClient(client_settings(sandbox)) as client:
+            first = await load(client, path)
+            assert first.submitted == first.accepted + first.rejected + first.unprocessed == 10_000
+            assert first.rejected == 0
+            assert len(results(first)) == 10_000
+            final = await finish_without_faults(sandbox, client, path, first, 1000)
+        stored = [p for p in record_phones(sandbox) if p not in before]
+    assert len(stored) == len(set(stored)) == final.accepted == 10_000
+    assert set(stored) == set(phones)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    kinds=st.lists(st.sampled_from(["ok", "ok", "ok", "bad", "dup"]), min_size=1, max_size=120),
+    chunk_size=st.integers(min_value=1, max_value=40),
+    seed=st.integers(min_value=0, max_value=10_000),
+)
+async def test_property_counts_add_up_and_nothing_is_duplicated(
+    shared_sandbox: SandboxServer,
+    tmp_path_factory: pytest.TempPathFactory,
+    kinds: list[str],
+    chunk_size: int,
+    seed: int,
+) -> None:
+    prefix = f"56{seed % 100:02d}{next(_PREFIXES):04d}"
+    phones: list[str] = []
+    for i, kind in enumerate(kinds):
+        if kind == "bad" or (kind == "dup" and not phones):
+            phones.append("x1")
+        elif kind == "dup":
+            phones.append(phones[-1] if phones[-1] != "x1" else f"{prefix}{i:05d}")
+        else:
+            phones.append(f"{prefix}{i:05d}")
+    valid = {p for p in phones if p != "x1"}
+    path = write_rows(tmp_path_factory.mktemp("prop") / "rows.csv", phones)
+    set_faults(shared_sandbox, seed=seed, **FAULTS)
+    async with LynnClient(client_settings(shared_sandbox)) as client:
+        report = await load(client, path, chunk_size=chunk_size)
+        assert report.submitted == report.accepted + report.rejected + report.unprocessed == len(kinds)
+        assert len(results(report)) == len(kinds)
+        report = await finish_without_faults(shared_sandbox, client, path, report, chunk_size)
+    stored = [p for p in record_phones(shared_sandbox) if p.startswith(prefix)]
+    assert len(stored) == len(set(stored)) == report.accepted == len(valid)
+    assert report.rejected == len(kinds) - len(valid)
+
+
+_PREFIXES = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def shared_sandbox() -> Any:
+    with SandboxServer(task_delay_ms=0) as sandbox:
+        yield sandbox
+
+
+async def test_cancellation_leaves_a_consistent_report_and_resume_finishes(tmp_path: Path) -> None:
+    phones = [f"5693{i:07d}" for i in range(6000)]
+    path = write_rows(tmp_path / "cancel.csv", phones)
+    with SandboxServer(task_delay_ms=1) as sandbox:
+        async with LynnClient(client_settings(sandbox)) as client:
+            with anyio.CancelScope() as scope:
+
+                async def cancel_after_first_confirmation(
+                    progress: float, total: float | None, message: str | None
+                ) -> None:
+                    if progress >= 1000:
+                        scope.cancel()
+
+                prepared = await prepare_campaign_data_load(
+                    client,
+                    SIGNER,
+                    template_id=SEED_TEMPLATE_ID,
+                    file_path=str(path),
+                    options=LoadOptions(chunk_size=500, max_in_flight=2, timeout_s=60),
+                    progress=cancel_after_first_confirmation,
+                )
+                await prepared.run()
+            assert scope.cancelled_caught
+            report = prepared.report
+            assert report is not None
+            assert report.state == "Incomplete"
+            assert 1000 <= report.accepted < 6000
+            assert report.submitted == report.accepted + report.unprocessed == 6000
+            assert report.message is not None
+            assert "cancelled" in report.message
+            assert [line["outcome"] for line in results(report)].count("accepted") == report.accepted
+            assert report.resume is not None
+            final = await load(client, path, chunk_size=500, resume=report.resume)
+        stored = record_phones(sandbox)
+    assert final.accepted == 6000
+    assert final.unprocessed == 0
+    assert set(phones) <= set(stored)
+    assert {line["outcome"] for line in results(final)} <= {"accepted", "earlier"}
+
+
+async def test_resume_handles_refuse_tampering_and_other_loads(tmp_path: Path) -> None:
+    path = write_rows(tmp_path / "a.csv", ["56911111111", "56911111112"])
+    other = write_rows(tmp_path / "b.csv", ["56911111113"])
+
+    async def prepare(file: Path, resume: str) -> None:
+        await prepare_campaign_data_load(
+            None, SIGNER, template_id=SEED_TEMPLATE_ID, file_path=str(file), resume=resume, options=DRY
+        )
+
+    probe = await prepare_campaign_data_load(
+        None, SIGNER, template_id=SEED_TEMPLATE_ID, file_path=str(path), options=DRY
+    )
+    state = ResumeState(probe.next_state.fingerprint)
+    state.set(0, ChunkState.UNKNOWN)
+    handle = state.seal(SIGNER)
+    assert len(handle) < 120
+    await prepare(path, handle)  # accepted
+    tampered = handle[:-2] + ("AA" if handle[-2:] != "AA" else "BB")
+    for bad, file in ((tampered, path), (handle, other), (state.seal(ConfirmationSigner(b"x" * 32)), path)):
+        with pytest.raises(InvalidArgument):
+            await prepare(file, bad)
