@@ -82,6 +82,29 @@ def compact_schema(node: Any, defs: dict[str, Any] | None = None) -> Any:
     return out
 
 
+# Optional result fields an agent must know exist before it sees them: they drive the next call.
+ADVERTISED_OPTIONAL = frozenset({"next_cursor", "resume", "results_path", "message"})
+
+
+def guaranteed_fields_only(schema: Any) -> Any:
+    """An output schema that describes only the fields every result has (plus ADVERTISED_OPTIONAL).
+
+    Optional fields still arrive when they have a value (the schema does not forbid extra
+    properties), and a result explains itself; the list of maybes is what costs tokens in every
+    conversation, so it is not advertised.
+    """
+    if isinstance(schema, list):
+        return [guaranteed_fields_only(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {key: guaranteed_fields_only(value) for key, value in schema.items()}
+    properties = out.get("properties")
+    if isinstance(properties, dict):
+        keep = set(out.get("required", [])) | ADVERTISED_OPTIONAL
+        out["properties"] = {name: value for name, value in properties.items() if name in keep}
+    return out
+
+
 def build_server(
     settings: Settings,
     *,
@@ -134,7 +157,7 @@ def build_server(
         tool.description = " ".join((tool.description or "").split())
         tool.parameters = compact_schema(tool.parameters)
         if tool.output_schema is not None:
-            tool.output_schema = compact_schema(tool.output_schema)
+            tool.output_schema = guaranteed_fields_only(compact_schema(tool.output_schema))
     register_prompts(server)
     register_resources(server)
     return server
