@@ -14,13 +14,14 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from lynn_mcp.audit import note_lynn_status
 from lynn_mcp.client import LynnClient
 from lynn_mcp.config import Settings
 from lynn_mcp.confirmation import ConfirmationSigner
 from lynn_mcp.errors import InvalidArgument, LynnError
+from lynn_mcp.operations import check_id
 
 
 @dataclass
@@ -78,12 +79,23 @@ SEND = ToolAnnotations(
     read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
 )
 
+def _well_formed_id(value: str) -> str:
+    """The operation table's id rule, applied when arguments are validated: ids that travel in a
+    request body (DnD changes, bulk loads) never reach the path builder's check. The message does
+    not repeat the value (it may be hostile)."""
+    try:
+        return check_id(value)
+    except InvalidArgument:
+        raise ValueError("not an id; use one that a list or get tool returned") from None
+
+
 # Ids carry only a length bound in the schema (a pattern would cost every conversation tokens); the
-# operation table checks them strictly before any request exists.
-CampaignId = Annotated[str, Field(max_length=64)]
-ContactId = Annotated[str, Field(max_length=64)]
-TaskId = Annotated[str, Field(max_length=64)]
-TemplateId = Annotated[str, Field(max_length=64, description="WhatsApp template id.")]
+# validator checks them strictly before any request exists.
+WellFormedId = AfterValidator(_well_formed_id)
+CampaignId = Annotated[str, Field(max_length=64), WellFormedId]
+ContactId = Annotated[str, Field(max_length=64), WellFormedId]
+TaskId = Annotated[str, Field(max_length=64), WellFormedId]
+TemplateId = Annotated[str, Field(max_length=64, description="WhatsApp template id."), WellFormedId]
 Limit = Annotated[int, Field(ge=1, le=100, description="Page size.")]
 Cursor = Annotated[str | None, Field(max_length=16, description="next_cursor of the previous page.")]
 Contains = Annotated[str | None, Field(max_length=100, description="Case-insensitive substring filter.")]
