@@ -104,10 +104,6 @@ class LynnClient:
         self.token_exchanges = 0
         for secret in settings.secret_values():
             register_secret(secret)
-        if settings.log_level != "DEBUG":
-            # httpx2 logs every request at INFO (~0.2 ms a call, and URLs carry tenant and ids);
-            # our own DEBUG line per operation says the same. Its warnings still come through.
-            logging.getLogger("httpx2").setLevel(logging.WARNING)
         headers = {"User-Agent": f"lynn-mcp/{__version__}", "Accept": "application/json"}
         if settings.subscription_key is not None:
             headers["Ocp-Apim-Subscription-Key"] = settings.subscription_key.get_secret_value()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -128,6 +129,10 @@ def build_server(
 
     disabled: dict[str, str] = {}
     audit = AuditTrail(settings.audit_log)
+    if settings.log_level != "DEBUG":
+        # MCPServer sends INFO logs to stderr, and httpx2 logs every request at INFO (~0.2 ms a
+        # call; URLs carry tenant and ids). The client's own DEBUG line per operation says the same.
+        logging.getLogger("httpx2").setLevel(logging.WARNING)
     server = LynnServer(
         "lynn-mcp",
         version=__version__,

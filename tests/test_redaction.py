@@ -71,6 +71,9 @@ def log_stream() -> Iterator[io.StringIO]:
     saved_loggers = [(lg, lg.handlers[:], lg.level, lg.propagate) for lg in touched]
     stream = io.StringIO()
     install_redaction("DEBUG", stream)
+    for lg in touched:
+        # A server built earlier in the same process may have raised a library logger's level.
+        lg.setLevel(logging.NOTSET)
     yield stream
     logging.setLogRecordFactory(saved_factory)
     root.handlers[:], root.level = saved_root
