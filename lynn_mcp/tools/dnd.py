@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer, Resolve
+from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, ConfigDict, Field
 
 from lynn_mcp.consent import (
@@ -15,6 +16,7 @@ from lynn_mcp.consent import (
     ensure_consented,
     request_consent,
 )
+from lynn_mcp.errors import LynnError
 from lynn_mcp.models import Channel
 from lynn_mcp.tools.base import (
     READ,
@@ -29,7 +31,8 @@ from lynn_mcp.tools.base import (
 )
 from lynn_mcp.tools.bulk import OptionalPath, Resume, TimeoutS, load_options, progress_of
 from lynn_mcp.tools.results import DndList, LoadReport, TaskReport
-from lynn_mcp.workflows.bulk import prepare_dnd_load
+from lynn_mcp.workflows.bulk import blacklist_lifts, prepare_dnd_load
+from lynn_mcp.workflows.loader import LoadOptions
 
 DoNotDisturb = Annotated[bool, Field(description="true blacklists; false lets messages through again.")]
 
@@ -104,6 +107,40 @@ async def _confirm_category_lift(
     return await request_consent(ctx, "set_dnd_for_category", arguments, preview)
 
 
+async def _confirm_bulk_lift(
+    ctx: LynnContext,
+    campaign_id: str,
+    rows: list[DndRow] | None,
+    file_path: str | None,
+    confirmation_token: str | None,
+) -> ConsentRequest:
+    """Rows that lift a block need the user; the token binds which contacts, not the file's path."""
+    try:
+        load = await prepare_dnd_load(
+            None,
+            state_of(ctx).signer,
+            campaign_id=campaign_id,
+            rows=None if rows is None else [row.fields() for row in rows],
+            file_path=file_path,
+            options=LoadOptions(dry_run=True),  # only read here; the tool body sends
+        )
+        lifts = await blacklist_lifts(load)
+    except LynnError as exc:  # resolvers run outside the tool body's LynnError translation
+        raise ToolError(exc.for_agent()) from None
+    if lifts.count == 0:
+        return NOT_REQUIRED
+
+    async def preview() -> str:
+        campaign = await client_of(ctx).get_campaign(campaign_id)
+        return (
+            f'Lift the do-not-disturb block of {lifts.count} contact(s) for campaign "{campaign.name}": '
+            "they can be messaged by it again"
+        )
+
+    arguments = {"campaign_id": campaign_id, "lifted": lifts.digest, "confirmation_token": confirmation_token}
+    return await request_consent(ctx, "bulk_set_dnd", arguments, preview)
+
+
 def register(server: MCPServer[object]) -> None:
     @server.tool(annotations=READ)
     @lynn_tool
@@ -148,13 +185,16 @@ def register(server: MCPServer[object]) -> None:
     async def bulk_set_dnd(
         ctx: LynnContext,
         campaign_id: CampaignId,
+        consent: Annotated[ConsentAnswer, Resolve(_confirm_bulk_lift)],
         rows: Annotated[list[DndRow] | None, Field(max_length=1000)] = None,
         file_path: OptionalPath = None,
         timeout_s: TimeoutS = 600,
         resume: Resume = None,
+        confirmation_token: ConfirmationToken = None,
     ) -> LoadReport:
         """Blacklist (or lift) many contacts of one campaign from rows or a file (identifier,
-        do_not_disturb, name, channel). Reports every row."""
+        do_not_disturb, name, channel). Reports every row. Lifting needs the user's confirmation."""
+        ensure_consented(consent, "bulk_set_dnd")
         state = state_of(ctx)
         load = await prepare_dnd_load(
             state.client,
@@ -166,8 +206,6 @@ def register(server: MCPServer[object]) -> None:
             options=load_options(ctx, timeout_s=timeout_s),
             progress=progress_of(ctx),
         )
-        # Nothing has been sent yet: `await dnd_lifts_blacklist(load)` tells (for rows and files
-        # alike) whether any row sets do_not_disturb=false, for a consent step before `run()`.
         return await load.run()
 
     @server.tool(annotations=READ)

@@ -4,11 +4,12 @@ campaign data (AddCampaingData), blacklist rows (ManageDnDByCampaign) and .cpg u
 
 Each `prepare_*` validates everything that can be validated before a request exists and returns a
 `BulkLoad`; `await load.run()` sends. Keeping the two apart lets a caller inspect the load first
-(e.g. `dnd_lifts_blacklist`) and read `load.report` after a cancellation.
+(e.g. `blacklist_lifts`) and read `load.report` after a cancellation.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -29,9 +30,10 @@ from lynn_mcp.workflows.sources import LoadSource, checked_file, open_source, te
 from lynn_mcp.workflows.waiter import WaitTimedOut, wait_for_task
 
 __all__ = [
+    "BlacklistLifts",
     "CampaignDataApi",
     "DndApi",
-    "dnd_lifts_blacklist",
+    "blacklist_lifts",
     "prepare_campaign_data_load",
     "prepare_dnd_load",
     "upload_cpg",
@@ -171,22 +173,34 @@ async def prepare_dnd_load(
     return load
 
 
-async def dnd_lifts_blacklist(load: BulkLoad) -> bool:
-    """True when any row of a DnD load would set do_not_disturb=false (lets messages through again).
+@dataclass(frozen=True)
+class BlacklistLifts:
+    """The rows of a DnD load that set do_not_disturb=false: how many, and a digest of which."""
 
-    One pass over the rows with a fresh checker, off the event loop; sends nothing.
+    count: int
+    digest: str
+
+
+async def blacklist_lifts(load: BulkLoad) -> BlacklistLifts:
+    """Which rows of a DnD load would let messages through again; sends nothing.
+
+    The digest covers the lifted identifiers in order, so a confirmation bound to it approves
+    exactly these contacts, whether they came inline or from a file. One pass, off the event loop.
     """
     checker = load.checker
     assert isinstance(checker, DndRowChecker)
     column = checker.identifier_column
 
-    def scan() -> bool:
+    def scan() -> BlacklistLifts:
         fresh = DndRowChecker(column)
+        digest = hashlib.sha256()
+        count = 0
         for row_no, row in load.source.rows:
             checked = fresh.check(row_no, row)
             if checked.data is not None and checked.data["do_not_disturb"] == "false":
-                return True
-        return False
+                count += 1
+                digest.update(checked.phone.encode() + b"\n")
+        return BlacklistLifts(count, digest.hexdigest()[:32])
 
     return await anyio.to_thread.run_sync(scan)
 
