@@ -79,6 +79,7 @@ SEND = ToolAnnotations(
     read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
 )
 
+
 def _well_formed_id(value: str) -> str:
     """The operation table's id rule, applied when arguments are validated: ids that travel in a
     request body (DnD changes, bulk loads) never reach the path builder's check. The message does
