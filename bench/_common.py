@@ -42,7 +42,8 @@ class Figure:
         base = "" if self.baseline_value is None else f"{self.baseline}: {fmt(self.baseline_value)}"
         ratio = "" if self.ratio is None else f"{self.ratio:.2f}x"
         met = "" if self.met is None else ("met" if self.met else "MISSED")
-        return [self.bench, self.measure, f"{fmt(self.value)} {self.unit}", base, ratio, self.goal, met]
+        value = self.unit if self.unit in ("pass", "fail") else f"{fmt(self.value)} {self.unit}".strip()
+        return [self.bench, self.measure, value, base, ratio, self.goal, met]
 
 
 def fmt(value: float) -> str:
