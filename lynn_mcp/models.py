@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from lynn_mcp.untrusted import UntrustedMessage, UntrustedName
@@ -61,9 +61,9 @@ class CampaignFields(WireRequest):
     execution_mode: ExecutionMode | None = None
     channel: Channel | None = None
     template_id: str | None = None
-    start_date: str | None = None
-    stop_date: str | None = None
-    valid_until: str | None = None
+    start_date: AwareDatetime | None = None
+    stop_date: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
 
 
 class Contact(WireResponse):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer, Resolve
@@ -39,10 +38,6 @@ from lynn_mcp.tools.results import CampaignDetail, CampaignPage, CampaignSummary
 Name = Annotated[str, Field(min_length=1, max_length=100, description="Unique per tenant.")]
 Text = Annotated[str | None, Field(max_length=100)]
 When = Annotated[AwareDatetime | None, Field(description="ISO 8601 with offset.")]
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 async def _confirm_delete(
@@ -130,9 +125,9 @@ def register(server: MCPServer[object]) -> None:
             template_id=template_id,
             category=category,
             division=division,
-            start_date=_iso(start_date),
-            stop_date=_iso(stop_date),
-            valid_until=_iso(valid_until),
+            start_date=start_date,
+            stop_date=stop_date,
+            valid_until=valid_until,
         )
         return CampaignSummary.of(await client_of(ctx).create_campaign(fields))
 
@@ -157,9 +152,9 @@ def register(server: MCPServer[object]) -> None:
             template_id=template_id,
             category=category,
             division=division,
-            start_date=_iso(start_date),
-            stop_date=_iso(stop_date),
-            valid_until=_iso(valid_until),
+            start_date=start_date,
+            stop_date=stop_date,
+            valid_until=valid_until,
         )
         return CampaignSummary.of(await client_of(ctx).update_campaign(campaign_id, fields))
 
