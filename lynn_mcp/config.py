@@ -77,6 +77,7 @@ class Settings(BaseSettings):
 
     chunk_size: int = Field(default=1000, ge=1, le=1000)
     max_in_flight: int = Field(default=4, ge=1, le=16)
+    max_pending_tasks: int = Field(default=16, ge=1, le=64)
 
     @field_validator("base_url")
     @classmethod

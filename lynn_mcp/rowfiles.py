@@ -55,6 +55,7 @@ import datetime as dt
 import io
 import itertools
 import json
+import operator
 import os
 import tempfile
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
@@ -526,6 +527,9 @@ class RowOutcome:
     reason: str = ""
 
 
+_ROW_OF: Final = operator.attrgetter("row")
+
+
 class ResultsWriter:
     """Writes the per-row results CSV in row order while outcomes arrive out of order.
 
@@ -542,8 +546,10 @@ class ResultsWriter:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        # utf-8-sig: Excel, where users open this, needs the BOM to read accents correctly.
-        self._handle: io.TextIOWrapper | None = self.path.open("w", encoding="utf-8-sig", newline="")
+        # Excel, where users open this, needs the BOM to read accents correctly. It is written by
+        # hand: the utf-8-sig codec encodes every row in Python, plain utf-8 does it in C.
+        self._handle: io.TextIOWrapper | None = self.path.open("w", encoding="utf-8", newline="")
+        self._handle.write("\ufeff")
         self._writer = csv.writer(self._handle)
         self._writer.writerow(RESULTS_HEADER)
         self._next_row = 1
@@ -559,11 +565,13 @@ class ResultsWriter:
         """Accept the outcomes of one contiguous block of rows; write what is now in order."""
         if self._handle is None:
             raise ValueError("ResultsWriter is closed")
-        block = sorted(outcomes, key=lambda outcome: outcome.row)
+        block = sorted(outcomes, key=_ROW_OF)
         if not block:
             return
         first, last = block[0].row, block[-1].row
-        if any(b.row - a.row != 1 for a, b in itertools.pairwise(block)):
+        # Sorted, distinct and spanning exactly len(block) numbers means contiguous (checked in C:
+        # this runs for every row of a load).
+        if last - first + 1 != len(block) or len(set(map(_ROW_OF, block))) != len(block):
             raise ValueError(
                 f"outcomes for rows {first}..{last} are not one contiguous block of distinct rows"
             )

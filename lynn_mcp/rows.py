@@ -229,11 +229,12 @@ class RowChecker:
     a dry run and the real send each need a fresh one.
     """
 
-    __slots__ = ("_columns", "_phone_column", "_seen", "spec")
+    __slots__ = ("_column_list", "_columns", "_phone_column", "_seen", "spec")
 
     def __init__(self, spec: TemplateSpec) -> None:
         self.spec = spec
         self._columns = spec.columns
+        self._column_list = list(spec.columns)
         self._phone_column = spec.phone_column
         self._seen: set[int] = set()
 
@@ -242,14 +243,26 @@ class RowChecker:
         raw_phone = row.get(self._phone_column, "")
         if type(row) is MalformedRow:
             return CheckedRow(row_no, raw_phone, reason=RejectReason.MALFORMED_ROW, detail=row.detail)
-        try:
-            data = {column: row[column] for column in self._columns}
-        except KeyError:
-            absent = [column for column in self._columns if column not in row]
-            return CheckedRow(
-                row_no, raw_phone, reason=RejectReason.MISSING_COLUMN, detail=f"missing {', '.join(absent)}"
-            )
-        phone = normalize_phone(raw_phone)
+        # Per-row hot path (100,000-row loads): a row with exactly the template's columns, in its
+        # order (the usual file), is copied whole, which is cheaper than picking column by column.
+        if list(row) == self._column_list:
+            data = dict(row)
+        else:
+            try:
+                data = {column: row[column] for column in self._columns}
+            except KeyError:
+                absent = [column for column in self._columns if column not in row]
+                return CheckedRow(
+                    row_no,
+                    raw_phone,
+                    reason=RejectReason.MISSING_COLUMN,
+                    detail=f"missing {', '.join(absent)}",
+                )
+        # Plain digits (the usual phone) need no normalising unless they start with the 00 prefix.
+        if raw_phone.isascii() and raw_phone.isdigit() and not raw_phone.startswith("00"):
+            phone = raw_phone
+        else:
+            phone = normalize_phone(raw_phone)
         if not phone:
             return CheckedRow(
                 row_no, raw_phone, reason=RejectReason.MISSING_PHONE, detail="the phone is empty"

@@ -20,7 +20,8 @@ from lynn_mcp.client import LynnClient
 from lynn_mcp.config import Settings
 from lynn_mcp.confirmation import ConfirmationSigner
 from lynn_mcp.errors import InvalidArgument, NotFound, RateLimited, UpstreamUnavailable
-from lynn_mcp.models import Task
+from lynn_mcp.models import Task, TaskRecord, TaskRef
+from lynn_mcp.rows import RowChecker, TemplateSpec
 from lynn_mcp.sandbox import (
     SEED_ACCESS_TOKEN,
     SEED_ACCESS_TOKEN_SECRET,
@@ -31,9 +32,10 @@ from lynn_mcp.sandbox import (
     SandboxServer,
 )
 from lynn_mcp.workflows.bulk import prepare_campaign_data_load
-from lynn_mcp.workflows.loader import LoadOptions
+from lynn_mcp.workflows.loader import BulkLoad, LoadOptions
 from lynn_mcp.workflows.report import LoadReport
 from lynn_mcp.workflows.resume import ChunkState, ResumeState
+from lynn_mcp.workflows.sources import open_source
 from lynn_mcp.workflows.waiter import WaitPolicy, WaitTimedOut, wait_for_task
 
 pytestmark = pytest.mark.anyio
@@ -305,3 +307,71 @@ async def test_resume_handles_refuse_tampering_and_other_loads(tmp_path: Path) -
     for bad, file in ((tampered, path), (handle, other), (state.seal(ConfirmationSigner(b"x" * 32)), path)):
         with pytest.raises(InvalidArgument):
             await prepare(file, bad)
+
+
+# -- sending while tasks run -------------------------------------------------------------------
+
+
+class HeldTasks:
+    """A ChunkApi whose tasks finish only when the test releases them; it records concurrent POSTs
+    and which tasks were polled."""
+
+    def __init__(self) -> None:
+        self.posting = 0
+        self.most_posting = 0
+        self.sizes: dict[str, int] = {}
+        self.released: dict[str, anyio.Event] = {}
+        self.polled: list[str] = []
+
+    async def post(self, rows: list[dict[str, str]]) -> TaskRef:
+        self.posting += 1
+        self.most_posting = max(self.most_posting, self.posting)
+        for _ in range(3):  # let other chunks' POSTs start meanwhile, if the loader allowed them
+            await anyio.lowlevel.checkpoint()
+        self.posting -= 1
+        task_id = f"t{len(self.sizes)}"
+        self.sizes[task_id] = len(rows)
+        self.released[task_id] = anyio.Event()
+        return TaskRef(task_id=task_id)
+
+    async def fetch(self, task_id: str) -> Task:
+        self.polled.append(task_id)
+        await self.released[task_id].wait()
+        size = self.sizes[task_id]
+        records = [TaskRecord(row=row, status="200") for row in range(1, size + 1)]
+        return Task(task_id=task_id, state="Completed", total=size, processed=size, records=records)
+
+
+async def test_sending_goes_on_while_tasks_run_within_both_bounds(tmp_path: Path) -> None:
+    """POST slots (max_in_flight) free when Lynn answers; chunks awaiting their task are bounded
+    separately (max_pending_tasks); tasks are polled in order, one at a time."""
+    path = write_rows(tmp_path / "held.csv", [f"5694{i:07d}" for i in range(100)])
+    api = HeldTasks()
+    source = await open_source(file_path=str(path), rows=None, column_map=None)
+    load = BulkLoad(
+        api,
+        source,
+        RowChecker(TemplateSpec.from_columns(SEED_TEMPLATE_COLUMNS)),
+        fingerprint=b"f" * 16,
+        signer=SIGNER,
+        options=LoadOptions(chunk_size=10, max_in_flight=2, max_pending_tasks=3, sleep=no_sleep),
+    )
+    async with anyio.create_task_group() as group:
+        group.start_soon(load.run)
+        await anyio.wait_all_tasks_blocked()
+        # Three chunks sent although none is confirmed; only the oldest task is being polled.
+        assert list(api.sizes) == ["t0", "t1", "t2"]
+        assert api.polled == ["t0"]
+        api.released["t0"].set()
+        await anyio.wait_all_tasks_blocked()
+        assert list(api.sizes) == ["t0", "t1", "t2", "t3"]
+        assert api.polled == ["t0", "t1"]
+        for index in range(1, 10):
+            await anyio.wait_all_tasks_blocked()
+            api.released[f"t{index}"].set()
+    assert api.most_posting == 2
+    assert api.polled == [f"t{index}" for index in range(10)]
+    report = load.report
+    assert report is not None
+    assert (report.state, report.accepted, report.unprocessed) == ("Completed", 100, 0)
+    assert [int(line["row"]) for line in results(report)] == list(range(1, 101))

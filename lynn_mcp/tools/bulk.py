@@ -45,6 +45,7 @@ def load_options(ctx: LynnContext, *, timeout_s: float, dry_run: bool = False) -
     return LoadOptions(
         chunk_size=settings.chunk_size,
         max_in_flight=settings.max_in_flight,
+        max_pending_tasks=settings.max_pending_tasks,
         timeout_s=timeout_s,
         dry_run=dry_run,
     )

@@ -88,6 +88,7 @@ def register(server: MCPServer[object]) -> None:
         file_path: FilePath,
         template_id: TemplateId | None = None,
         campaign_id: CampaignId | None = None,
+        json_request: JsonRequestText = None,
         wait: bool = True,
     ) -> LoadReport:
         """Upload a .cpg file (template columns header) as one task and wait."""
@@ -96,6 +97,7 @@ def register(server: MCPServer[object]) -> None:
             file_path=file_path,
             template_id=template_id,
             campaign_id=campaign_id,
+            json_request=json_request,
             wait=wait,
             progress=progress_of(ctx),
         )

@@ -12,7 +12,21 @@ Sending one chunk (at most `max_attempts` POSTs):
   chunk is indistinguishable and is counted as accepted too (documented limitation).
 - any other refusal (400, 401, 403, 404): the load stops; nothing more is sent.
 
-Memory is bounded by `max_in_flight + 1` chunks plus the duplicate-phone set of the row checker.
+Two bounds, because a POST and a task are different costs:
+- `max_in_flight` chunks are being POSTed at once; each holds its rows for a possible re-send.
+- `max_pending_tasks` chunks are sent and awaiting their Lynn task; each holds only its row numbers
+  and phones (a chunk whose POST was answered is never re-sent in this call; an unfinished task is
+  re-sent by `resume`, which reads the rows again). Sending goes on while earlier tasks run, so a
+  task waiter never holds a POST slot.
+
+Tasks are awaited in the order their chunks were read: a chunk starts polling once the chunk before
+it is settled. Lynn runs a tenant's tasks one after another, so a later task cannot finish first and
+one status request at a time is all it takes; if tasks ever ran side by side, a later one would only
+be seen a little later, never lost. Waiting in order also writes the results file in order, so it
+buffers nothing.
+
+Memory is bounded by `max_in_flight + 1` chunks of rows, `max_pending_tasks` chunks of phones, and
+the duplicate-phone set of the row checker.
 """
 
 from __future__ import annotations
@@ -25,6 +39,7 @@ from pathlib import Path
 from typing import Final, Protocol
 
 import anyio
+import anyio.lowlevel
 
 from lynn_mcp.confirmation import ConfirmationSigner
 from lynn_mcp.errors import LynnError, RateLimited, Timeout, UpstreamUnavailable
@@ -40,6 +55,9 @@ __all__ = ["DEFAULT_OPTIONS", "BulkLoad", "ChunkApi", "LoadOptions", "Progress",
 
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 MAX_RETRY_AFTER_S: Final = 60.0
+# Reading and checking rows is synchronous; handing the event loop back this often keeps answers to
+# POSTs and polls flowing while a chunk is built (1,000 rows take a few milliseconds to check).
+ROWS_BETWEEN_PAUSES: Final = 250
 
 
 class ChunkApi(Protocol):
@@ -58,6 +76,9 @@ class RowChecking(Protocol):
 class LoadOptions:
     chunk_size: int = 1000
     max_in_flight: int = 4
+    """Chunks being POSTed at once."""
+    max_pending_tasks: int = 16
+    """Chunks sent and awaiting their task (at least `max_in_flight` are allowed whatever this says)."""
     timeout_s: float = 600.0
     dry_run: bool = False
     max_attempts: int = 6
@@ -75,7 +96,9 @@ class _Block:
     """A contiguous range of input rows: one chunk to send plus the local rejections around it."""
 
     index: int | None  # chunk number; None when the block has nothing to send
-    rows: list[CheckedRow] = field(default_factory=list)
+    payload: list[dict[str, str]] | None = field(default_factory=list)
+    """The rows to POST; dropped once a POST is answered (the chunk is never re-sent after that)."""
+    rows: list[tuple[int, str]] = field(default_factory=list)  # (row number, phone) of each sent row
     local: list[RowOutcome] = field(default_factory=list)
     uncertain: bool = False  # an attempt (now or in an earlier call) may have reached Lynn
     settled: bool = False
@@ -143,19 +166,30 @@ class BulkLoad:
         waiting: _Block | None = None
         try:
             async with anyio.create_task_group() as group:
-                slots = anyio.Semaphore(self.options.max_in_flight)
+                pending = anyio.Semaphore(max(self.options.max_pending_tasks, self.options.max_in_flight))
+                posting = anyio.Semaphore(self.options.max_in_flight)
+                previous_settled: anyio.Event | None = None
                 for block in blocks:
+                    if not isinstance(block, _Block):  # a pause between rows
+                        await anyio.lowlevel.checkpoint()
+                        continue
                     if block.index is None or self._skip(block):
                         self._settle_unsent(block)
                         continue
                     waiting = block
-                    await slots.acquire()
+                    await pending.acquire()
+                    await posting.acquire()
                     waiting = None
                     if self._stop_reason is not None:
-                        slots.release()
+                        posting.release()
+                        pending.release()
                         self._settle_unsent(block)
                         continue
-                    group.start_soon(self._run_chunk, block, slots)
+                    settled = anyio.Event()
+                    group.start_soon(
+                        self._run_chunk, block, _Slots(posting, pending), previous_settled, settled
+                    )
+                    previous_settled = settled
                     await self._emit_progress()
         except BaseException:
             # Cancelled (or a bug): account for every row before the error goes on, so `report`
@@ -175,24 +209,36 @@ class BulkLoad:
 
     # -- reading --------------------------------------------------------------------------------
 
-    def _blocks(self) -> Iterator[_Block]:
-        """Blocks in row order; each (but the last) ends with a full chunk of rows to send."""
+    def _blocks(self) -> Iterator[_Block | _Pause]:
+        """Blocks in row order; each (but the last) ends with a full chunk of rows to send.
+
+        `_PAUSE` comes between them every `ROWS_BETWEEN_PAUSES` rows (a chance to yield).
+        """
         size = self.options.chunk_size
         index = 0
-        block = _Block(index)
+        payload: list[dict[str, str]] = []
+        block = _Block(index, payload)
         check = self.checker.check
+        reject = self.tally.reject
+        until_pause = ROWS_BETWEEN_PAUSES
         for row_no, row in self.source.rows:
             checked = check(row_no, row)
             if checked.reason is None:
-                block.rows.append(checked)
-                if len(block.rows) == size:
+                assert checked.data is not None  # an accepted row has its data
+                payload.append(checked.data)
+                block.rows.append((row_no, checked.phone))
+                if len(payload) == size:
                     yield block
                     index += 1
-                    block = _Block(index)
+                    payload = []
+                    block = _Block(index, payload)
             else:
                 block.local.append(rejection_outcome(checked))
-                assert checked.reason is not None
-                self.tally.reject(checked.row_no, checked.reason.value, checked.detail)
+                reject(row_no, checked.reason.value, checked.detail)
+            until_pause -= 1
+            if not until_pause:
+                until_pause = ROWS_BETWEEN_PAUSES
+                yield _PAUSE
         if block.rows or block.local:
             if not block.rows:
                 block.index = None
@@ -211,13 +257,27 @@ class BulkLoad:
 
     # -- sending --------------------------------------------------------------------------------
 
-    async def _run_chunk(self, block: _Block, slots: anyio.Semaphore) -> None:
+    async def _run_chunk(
+        self, block: _Block, slots: _Slots, previous_settled: anyio.Event | None, settled: anyio.Event
+    ) -> None:
+        """POST one chunk, then (once the chunk before it is settled) wait for its task and settle it."""
         assert block.index is not None
+        api = self.api
+        assert api is not None
         block.uncertain = self.previous.state(block.index) is ChunkState.UNKNOWN
         try:
             remaining = max(0.0, self._deadline - time.monotonic())
             with anyio.move_on_after(remaining):
-                task, resent = await self._send_and_wait(block, remaining)
+                task_id, resent = await self._send(block, slots)
+                if previous_settled is not None:
+                    await previous_settled.wait()
+                task = await wait_for_task(
+                    api.fetch,
+                    task_id,
+                    timeout_s=max(0.001, self._deadline - time.monotonic()),
+                    policy=self.options.wait_policy,
+                    sleep=self.options.sleep,
+                )
                 self._settle_from_task(block, task, resent)
             if not block.settled and self._stop_reason is None:
                 self._stop_reason = f"timeout_s ({self.options.timeout_s:g} s) passed"
@@ -227,15 +287,20 @@ class BulkLoad:
             self._fatal = self._fatal or exc
             self._stop_reason = self._stop_reason or exc.for_agent()
         finally:
+            slots.release()
             if not block.settled:
                 self._settle_unsent(block)
-            slots.release()
+            settled.set()
         await self._emit_progress()
 
-    async def _send_and_wait(self, block: _Block, timeout_s: float) -> tuple[Task, bool]:
-        """POST the chunk (retrying what is safe) and wait for its task; (task, was re-sent)."""
+    async def _send(self, block: _Block, slots: _Slots) -> tuple[str, bool]:
+        """POST the chunk, retrying what is safe; (task id, whether an earlier attempt may have landed).
+
+        Frees the chunk's POST slot and its rows as soon as Lynn answers with a task.
+        """
         assert self.api is not None
-        payload = [checked.data for checked in block.rows if checked.data is not None]
+        payload = block.payload
+        assert payload is not None  # only a chunk whose POST was answered has dropped its rows
         options = self.options
         last_error: LynnError | None = None
         for attempt in range(1, options.max_attempts + 1):
@@ -257,18 +322,12 @@ class BulkLoad:
                 block.uncertain = True  # the request may already be at Lynn
                 raise
             block.uncertain = True  # the task exists now: until it finishes, its rows are in doubt
+            block.payload = None
+            slots.release_posting()
             self.sent_rows += len(payload)
             self.tally.task_ids.append(ref.task_id)
             await self._emit_progress()
-            remaining = max(0.001, self._deadline - time.monotonic())
-            task = await wait_for_task(
-                self.api.fetch,
-                ref.task_id,
-                timeout_s=remaining,
-                policy=options.wait_policy,
-                sleep=options.sleep,
-            )
-            return task, resent
+            return ref.task_id, resent
         assert last_error is not None
         raise _GaveUp(last_error, options.max_attempts)
 
@@ -282,25 +341,21 @@ class BulkLoad:
         accepted = 0
         rejected: dict[str, int] = {}
         missing = 0
-        for number, checked in enumerate(block.rows, start=1):
+        for number, (row_no, phone) in enumerate(block.rows, start=1):
             record = by_row.get(number)
             if record is None:
                 missing += 1
-                outcomes.append(
-                    RowOutcome(checked.row_no, checked.phone, "unprocessed", "unknown", "no record")
-                )
+                outcomes.append(RowOutcome(row_no, phone, "unprocessed", "unknown", "no record"))
                 continue
             status = record.status
             if status == "200" or (status == "409" and resent):
                 accepted += 1
                 note = "" if status == "200" else "accepted by an earlier attempt whose answer was lost"
-                outcomes.append(RowOutcome(checked.row_no, checked.phone, "accepted", status, note))
+                outcomes.append(RowOutcome(row_no, phone, "accepted", status, note))
             else:
                 rejected[status] = rejected.get(status, 0) + 1
-                self.tally.reject(checked.row_no, status, record.message)
-                outcomes.append(
-                    RowOutcome(checked.row_no, checked.phone, "rejected", status, record.message or "")
-                )
+                self.tally.reject(row_no, status, record.message)
+                outcomes.append(RowOutcome(row_no, phone, "rejected", status, record.message or ""))
         self.tally.accepted += accepted
         self.tally.unprocessed += missing
         if missing:
@@ -320,10 +375,10 @@ class BulkLoad:
         earlier = block.index is not None and self.previous.state(block.index) is ChunkState.CONFIRMED
         if earlier:
             note = "settled by an earlier call; see its results file"
-            outcomes += [RowOutcome(c.row_no, c.phone, "earlier", "", note) for c in block.rows]
+            outcomes += [RowOutcome(row_no, phone, "earlier", "", note) for row_no, phone in block.rows]
         else:
             status = "unknown" if block.uncertain else "pending"
-            outcomes += [RowOutcome(c.row_no, c.phone, "unprocessed", status) for c in block.rows]
+            outcomes += [RowOutcome(row_no, phone, "unprocessed", status) for row_no, phone in block.rows]
             self.tally.unprocessed += len(block.rows)
             if block.index is not None:
                 self.next_state.set(
@@ -333,12 +388,13 @@ class BulkLoad:
             self._writer.add(outcomes)
         block.settled = True
 
-    def _finish(self, blocks: Iterator[_Block], started: float) -> LoadReport:
+    def _finish(self, blocks: Iterator[_Block | _Pause], started: float) -> LoadReport:
         """Drain unread rows as unprocessed, close the results file and build the report."""
         if self.report is not None:
             return self.report
         for block in blocks:
-            self._settle_unsent(block)
+            if isinstance(block, _Block):
+                self._settle_unsent(block)
         path: str | None = None
         if self._writer is not None:
             self._writer.close(expected_rows=self.source.total)
@@ -381,6 +437,34 @@ class BulkLoad:
             await self.progress(
                 settled, float(total), f"sent {self.sent_rows}, confirmed {int(settled)} of {total} rows"
             )
+
+
+class _Slots:
+    """A chunk's two slots: POSTing (freed when Lynn answers) and awaiting its task (freed when settled)."""
+
+    __slots__ = ("_pending", "_posting")
+
+    def __init__(self, posting: anyio.Semaphore, pending: anyio.Semaphore) -> None:
+        self._posting: anyio.Semaphore | None = posting
+        self._pending: anyio.Semaphore | None = pending
+
+    def release_posting(self) -> None:
+        if self._posting is not None:
+            self._posting.release()
+            self._posting = None
+
+    def release(self) -> None:
+        self.release_posting()
+        if self._pending is not None:
+            self._pending.release()
+            self._pending = None
+
+
+class _Pause:
+    """Yielded by `_blocks` between rows now and then: a point where the event loop may run."""
+
+
+_PAUSE: Final = _Pause()
 
 
 class _GaveUp(LynnError):

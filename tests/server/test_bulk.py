@@ -9,13 +9,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import openpyxl
 import pytest
 from mcp import Client
-from server_helpers import request_count
+from server_helpers import request_count, sandbox_settings
 
 from lynn_mcp.sandbox import SEED_CAMPAIGN_ID, SEED_TEMPLATE_COLUMNS, SEED_TEMPLATE_ID, SandboxServer
+from lynn_mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
 
@@ -259,3 +261,116 @@ async def test_bulk_set_dnd_from_a_file_and_bad_paths(client: Client, tmp_path: 
         refused = await client.call_tool("bulk_set_dnd", {"campaign_id": SEED_CAMPAIGN_ID, "file_path": bad})
         assert refused.is_error
         assert "invalid_argument: file_path" in refused.content[0].text  # type: ignore[union-attr]
+
+
+def results_lines(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def stored_phones(sandbox: SandboxServer, prefix: str) -> list[str]:
+    body = httpx2.get(f"{sandbox.base_url}/sandbox/records", params={"campaignId": SEED_CAMPAIGN_ID}).json()
+    return [record["phone"] for record in body["records"] if record["phone"].startswith(prefix)]
+
+
+async def test_cancelling_the_call_mid_load_leaves_the_sandbox_consistent(mode: str, tmp_path: Path) -> None:
+    """The client gives up on load_campaign_data once some chunks are confirmed. The server writes
+    the cancelled load's results file; what the sandbox holds then is every row confirmed accepted
+    plus at most rows whose chunk was in doubt, never a row not yet sent; a re-run stores the rest,
+    each phone once. (A cancelled call returns nothing, so there is no resume handle to pass.)"""
+    n, prefix = 4000, "5690"
+    phones = [phone(prefix, i) for i in range(1, n + 1)]
+    path = tmp_path / "cancel.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(SEED_TEMPLATE_COLUMNS)
+        writer.writerows(template_row(p, i).values() for i, p in enumerate(phones, start=1))
+    results_path = tmp_path / "cancel.results.csv"
+    # 16 chunks of 250 rows, each task about 100 ms at the sandbox: the load lasts well over a
+    # second, and with at most 2 + 4 chunks ahead of the confirmed ones, cancelling after 1,000
+    # confirmed rows leaves rows never sent.
+    with SandboxServer(task_delay_ms=20) as sandbox:
+        settings = sandbox_settings(sandbox, chunk_size=250, max_in_flight=2, max_pending_tasks=4)
+        server = build_server(settings)
+        async with Client(server, mode=mode) as client:  # type: ignore[arg-type]
+            with anyio.CancelScope() as scope:
+
+                async def cancel_once_rows_are_confirmed(
+                    progress: float, total: float | None, message: str | None
+                ) -> None:
+                    if progress >= 1000:
+                        scope.cancel()
+
+                await client.call_tool(
+                    "load_campaign_data",
+                    {"template_id": SEED_TEMPLATE_ID, "file_path": str(path)},
+                    progress_callback=cancel_once_rows_are_confirmed,
+                )
+            assert scope.cancelled_caught
+            # The server notices the cancellation on its own schedule (at once in-process, after the
+            # notifications/cancelled in the legacy era); the results file is complete when it has.
+            lines: list[dict[str, str]] = []
+            with anyio.fail_after(30):
+                while len(lines) < n:
+                    await anyio.sleep(0.05)
+                    lines = results_lines(results_path) if results_path.exists() else []
+            assert [int(line["row"]) for line in lines] == list(range(1, n + 1))
+            by_outcome: dict[str, set[str]] = {}
+            for line in lines:
+                by_outcome.setdefault(f"{line['outcome']}/{line['status']}", set()).add(line["phone"])
+            accepted = by_outcome.get("accepted/200", set())
+            in_doubt = by_outcome.get("unprocessed/unknown", set())
+            never_sent = by_outcome.get("unprocessed/pending", set())
+            assert set(by_outcome) <= {"accepted/200", "unprocessed/unknown", "unprocessed/pending"}
+            assert 1000 <= len(accepted) < n
+            assert never_sent  # cancelled before the whole file was sent
+            stored = stored_phones(sandbox, prefix)
+            assert len(stored) == len(set(stored))
+            assert accepted <= set(stored) <= accepted | in_doubt
+
+            rerun = await ok(client, "load_campaign_data", template_id=SEED_TEMPLATE_ID, file_path=str(path))
+            # The in-doubt tasks ran before the re-run's (Lynn runs a tenant's tasks in order), so
+            # what was stored by then comes back 409: already a record of the campaign.
+            assert rerun["state"] == "Completed"
+            assert rerun["unprocessed"] == 0
+            assert rerun["accepted"] + rerun["rejected_by_reason"].get("409", 0) == n
+            assert rerun["rejected"] == rerun["rejected_by_reason"].get("409", 0) >= len(accepted)
+            final = stored_phones(sandbox, prefix)
+    assert len(final) == len(set(final)) == n
+    assert set(final) == set(phones)
+
+
+async def test_upload_campaign_file_checks_the_header_against_a_json_request(
+    client: Client, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    body = json.dumps(
+        {
+            "campaingId": SEED_CAMPAIGN_ID,
+            "templateId": SEED_TEMPLATE_ID,
+            "typeOfData": 0,
+            "data": [dict.fromkeys(SEED_TEMPLATE_COLUMNS, "")],
+        }
+    )
+    short = SEED_TEMPLATE_COLUMNS[:-1]
+    lacking = tmp_path / "lacking.cpg"
+    lacking.write_text(
+        ";".join(short) + "\n" + ";".join(template_row("56977700001", 1)[c] for c in short) + "\n",
+        encoding="utf-8",
+    )
+    await ok(client, "list_campaigns")  # the token exchange is not part of what we count
+    httpx2.delete(f"{sandbox.base_url}/sandbox/stats").raise_for_status()
+    arguments = {"file_path": str(lacking), "json_request": body}
+    refused = await client.call_tool("upload_campaign_file", arguments)
+    assert refused.is_error
+    text = refused.content[0].text  # type: ignore[union-attr]
+    assert f"Missing template column(s): {SEED_TEMPLATE_COLUMNS[-1]}" in text
+    assert request_count(sandbox) == 0  # refused before the upload
+
+    complete = tmp_path / "complete.cpg"
+    rows = [template_row(phone("5697771", i), i) for i in range(1, 4)]
+    complete.write_text(
+        "\n".join([";".join(SEED_TEMPLATE_COLUMNS), *(";".join(row.values()) for row in rows)]) + "\n",
+        encoding="utf-8",
+    )
+    report = await ok(client, "upload_campaign_file", file_path=str(complete), json_request=body)
+    assert (report["state"], report["submitted"], report["accepted"]) == ("Completed", 3, 3)
