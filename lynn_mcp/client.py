@@ -42,6 +42,7 @@ from lynn_mcp.models import (
     Deleted,
     DndContactRow,
     DndEntry,
+    IssuedToken,
     Task,
     TaskRef,
 )
@@ -173,14 +174,14 @@ class LynnClient:
             "tenant": settings.tenant,
         }
         try:
-            data = await self._send("CreateToken", self.operations.build_path("CreateToken", {}), json=body)
+            answer = await self._send("CreateToken", self.operations.build_path("CreateToken", {}), json=body)
         except Unauthorized:
             raise Unauthorized(
                 f"Lynn refused the access token and secret for tenant {self._tenant}",
                 status=401,
             ) from None
-        token = data.get("token") if isinstance(data, dict) else None
-        if not isinstance(token, str) or not token:
+        token = self._model("CreateToken", IssuedToken, answer).token
+        if not token:
             raise UpstreamUnavailable("CreateToken answered without a token")
         register_secret(token, slot="lynn_bearer")
         self.token_exchanges += 1
@@ -195,8 +196,8 @@ class LynnClient:
         json: Any = None,
         data: Mapping[str, str] | None = None,
         files: Callable[[], Mapping[str, Any]] | None = None,
-    ) -> Any:
-        """Run one operation for our tenant and return its parsed JSON body (None when empty).
+    ) -> bytes:
+        """Run one operation for our tenant and return its raw JSON body (empty when Lynn sent none).
 
         `files` is a factory so that a retried upload re-opens its file from the start.
         """
@@ -224,7 +225,7 @@ class LynnClient:
         data: Mapping[str, str] | None = None,
         files: Callable[[], Mapping[str, Any]] | None = None,
         auth: str | None = None,
-    ) -> Any:
+    ) -> bytes:
         """One operation with retries; raises LynnError. Never logs URLs, headers or bodies."""
         method = self.operations[operation].method
         retry_any = method != "POST" or operation == "CreateToken"
@@ -254,7 +255,7 @@ class LynnClient:
                 (time.perf_counter() - started) * 1000,
             )
             if response.is_success:
-                return self._json(operation, response)
+                return response.content
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             error = error_for_status(
                 response.status_code, operation, self._lynn_message(response), retry_after=retry_after
@@ -296,27 +297,20 @@ class LynnClient:
         return clean_text(message, max_len=300) if isinstance(message, str) else None
 
     @staticmethod
-    def _json(operation: str, response: httpx2.Response) -> Any:
-        if not response.content:
-            return None
+    def _model(operation: str, model: type[M], body: bytes) -> M:
+        # Straight from bytes: pydantic-core parses and validates in one pass (task status answers
+        # carry a record per row, so this is the bulk loader's hot path).
         try:
-            return response.json()
-        except ValueError:
-            raise UpstreamUnavailable(f"{operation} answered with something that is not JSON") from None
+            return model.model_validate_json(body)
+        except ValidationError as exc:
+            raise _unreadable(operation, exc) from None
 
     @staticmethod
-    def _model(operation: str, model: type[M], data: Any) -> M:
+    def _models(operation: str, adapter: TypeAdapter[list[M]], body: bytes) -> list[M]:
         try:
-            return model.model_validate(data)
-        except ValidationError:
-            raise _unexpected_shape(operation) from None
-
-    @staticmethod
-    def _models(operation: str, adapter: TypeAdapter[list[M]], data: Any) -> list[M]:
-        try:
-            return adapter.validate_python(data)
-        except ValidationError:
-            raise _unexpected_shape(operation) from None
+            return adapter.validate_json(body)
+        except ValidationError as exc:
+            raise _unreadable(operation, exc) from None
 
     # -- campaigns --------------------------------------------------------------------------------
 
@@ -337,7 +331,7 @@ class LynnClient:
 
     async def delete_campaign(self, campaign_id: str) -> bool:
         data = await self.call("DeleteCampaign", {"campaignId": campaign_id})
-        return data is None or self._model("DeleteCampaign", Deleted, data).deleted
+        return not data or self._model("DeleteCampaign", Deleted, data).deleted
 
     async def start_campaign(self, campaign_id: str) -> Campaign:
         data = await self.call("StartCampaignExecution", {"campaignId": campaign_id})
@@ -366,7 +360,7 @@ class LynnClient:
 
     async def delete_contact(self, contact_id: str) -> bool:
         data = await self.call("DeleteContact", {"contactId": contact_id})
-        return data is None or self._model("DeleteContact", Deleted, data).deleted
+        return not data or self._model("DeleteContact", Deleted, data).deleted
 
     # -- do not disturb ---------------------------------------------------------------------------
 
@@ -429,7 +423,9 @@ class LynnClient:
         return self._model("GetTaskStatus", Task, data)
 
 
-def _unexpected_shape(operation: str) -> UpstreamUnavailable:
+def _unreadable(operation: str, exc: ValidationError) -> UpstreamUnavailable:
+    if any(error["type"] == "json_invalid" for error in exc.errors()):
+        return UpstreamUnavailable(f"{operation} answered with something that is not JSON")
     return UpstreamUnavailable(
         f"{operation} answered in a shape lynn-mcp does not understand",
         hint="If your Lynn deployment differs from the built-in table, see LYNN_OPERATIONS_FILE.",

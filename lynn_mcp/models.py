@@ -102,6 +102,10 @@ class DndContactRow(WireRequest):
     do_not_disturb: bool
 
 
+class IssuedToken(WireResponse):
+    token: str
+
+
 class TaskRef(WireResponse):
     task_id: str
 

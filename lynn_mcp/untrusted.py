@@ -61,6 +61,20 @@ _CLEANING_TABLE: Final[dict[int, str | None]] = {
 }
 
 
+def _already_clean(value: str, max_len: int) -> bool:
+    """Printable ASCII with single inner spaces is what cleaning would return unchanged: no control,
+    bidi or invisible character is ASCII-printable, and ASCII is NFC. Most of Lynn's text (names,
+    "created", phone numbers) takes this path, which skips the translate/normalise work."""
+    return (
+        len(value) <= max_len
+        and value.isascii()
+        and value.isprintable()
+        and "  " not in value
+        and not value.startswith(" ")
+        and not value.endswith(" ")
+    )
+
+
 def clean_text(value: str | None, *, max_len: int = NAME_MAX_LEN) -> str | None:
     """Return ``value`` without control, bidi and invisible characters, whitespace collapsed,
     NFC-normalised and at most ``max_len`` characters (cut text ends with ``…``). None stays None.
@@ -69,6 +83,8 @@ def clean_text(value: str | None, *, max_len: int = NAME_MAX_LEN) -> str | None:
         return None
     if max_len < 1:
         raise ValueError(f"max_len must be at least 1, got {max_len}")
+    if _already_clean(value, max_len):
+        return value
     text = value.translate(_CLEANING_TABLE)
     # Normalise before collapsing: NFC maps some characters to spaces (U+2000 to U+2002).
     if not unicodedata.is_normalized("NFC", text):
