@@ -12,7 +12,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-HEAVY = ("rich", "lynn_mcp.sandbox", "python_calamine", "openpyxl", "sqlite3")
+# The bulk engine and its row readers load on a bulk tool's first call, not at start-up.
+HEAVY = (
+    "rich",
+    "lynn_mcp.sandbox",
+    "python_calamine",
+    "openpyxl",
+    "sqlite3",
+    "lynn_mcp.workflows.loader",
+    "lynn_mcp.rowfiles",
+)
 SDK_OWN = ("uvicorn", "starlette")  # the SDK imports these itself; we must add none of theirs
 
 LYNN = """

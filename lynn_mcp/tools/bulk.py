@@ -4,12 +4,17 @@ types, load options from settings, and MCP progress for a workflow (workflows kn
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BeforeValidator, Field
 
 from lynn_mcp.tools.base import LynnContext, state_of
-from lynn_mcp.workflows.loader import LoadOptions, Progress
+
+if TYPE_CHECKING:
+    from lynn_mcp.workflows.loader import LoadOptions, Progress
+
+# The bulk engine (workflows, row readers) is imported on a bulk tool's first call, not at start-up:
+# an IDE spawns this server for every session and most sessions never load a file.
 
 # Names that explain themselves carry no description: every word here is paid in every conversation.
 TimeoutS = Annotated[int, Field(ge=1, le=3600)]
@@ -41,6 +46,8 @@ def progress_of(ctx: LynnContext) -> Progress:
 
 def load_options(ctx: LynnContext, *, timeout_s: float, dry_run: bool = False) -> LoadOptions:
     """Chunk size and chunks in flight come from the server's settings (LYNN_CHUNK_SIZE, ...)."""
+    from lynn_mcp.workflows.loader import LoadOptions  # lazily: see the note at the top
+
     settings = state_of(ctx).settings
     return LoadOptions(
         chunk_size=settings.chunk_size,

@@ -24,7 +24,6 @@ from lynn_mcp.tools.base import (
 )
 from lynn_mcp.tools.bulk import JsonRequestText, OptionalPath, Resume, TimeoutS, load_options, progress_of
 from lynn_mcp.tools.results import LoadReport, TaskReport
-from lynn_mcp.workflows.bulk import prepare_campaign_data_load, upload_cpg
 
 Key = Annotated[str, Field(max_length=100)]
 Row = dict[Key, Annotated[str, Field(max_length=1000)]]
@@ -51,6 +50,8 @@ def register(server: MCPServer[object]) -> None:
         """Load rows (inline or a CSV/.cpg/.xlsx/JSON file) into a WhatsApp template: checked,
         chunked, awaited, every row reported. If unprocessed, call again adding resume."""
         state = state_of(ctx)
+        from lynn_mcp.workflows.bulk import prepare_campaign_data_load  # lazily: see tools/bulk.py
+
         load = await prepare_campaign_data_load(
             None if dry_run else state.client,
             state.signer,
@@ -92,6 +93,8 @@ def register(server: MCPServer[object]) -> None:
         wait: bool = True,
     ) -> LoadReport:
         """Upload a .cpg file (template columns header) as one task and wait."""
+        from lynn_mcp.workflows.bulk import upload_cpg  # lazily: see tools/bulk.py
+
         return await upload_cpg(
             client_of(ctx),
             file_path=file_path,

@@ -31,8 +31,6 @@ from lynn_mcp.tools.base import (
 )
 from lynn_mcp.tools.bulk import OptionalPath, Resume, TimeoutS, load_options, progress_of
 from lynn_mcp.tools.results import DndList, LoadReport, TaskReport
-from lynn_mcp.workflows.bulk import blacklist_lifts, prepare_dnd_load
-from lynn_mcp.workflows.loader import LoadOptions
 
 DoNotDisturb = Annotated[bool, Field(description="true blacklists; false lets messages through again.")]
 
@@ -115,6 +113,9 @@ async def _confirm_bulk_lift(
     confirmation_token: str | None,
 ) -> ConsentRequest:
     """Rows that lift a block need the user; the token binds which contacts, not the file's path."""
+    from lynn_mcp.workflows.bulk import blacklist_lifts, prepare_dnd_load  # lazily: see tools/bulk.py
+    from lynn_mcp.workflows.loader import LoadOptions
+
     try:
         load = await prepare_dnd_load(
             None,
@@ -196,6 +197,8 @@ def register(server: MCPServer[object]) -> None:
         do_not_disturb, name, channel). Reports every row. Lifting needs the user's confirmation."""
         ensure_consented(consent, "bulk_set_dnd")
         state = state_of(ctx)
+        from lynn_mcp.workflows.bulk import prepare_dnd_load  # lazily: see tools/bulk.py
+
         load = await prepare_dnd_load(
             state.client,
             state.signer,
