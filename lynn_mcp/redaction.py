@@ -148,6 +148,9 @@ def _encoded_forms(secret: str) -> set[str]:
     }
 
 
+MIN_SECRET_CHARS: Final = 8
+
+
 class SecretRegistry:
     """The set of secret values currently in use; :meth:`redact` hides all of them (and patterns).
 
@@ -167,14 +170,18 @@ class SecretRegistry:
         return f"<SecretRegistry with {len(self)} secret(s)>"
 
     def register(self, secret: str | SecretStr | None, *, slot: str | None = None) -> None:
-        """Start redacting ``secret``; ``None`` and empty values are ignored.
+        """Start redacting ``secret``; ``None`` and values under ``MIN_SECRET_CHARS`` are ignored.
+
+        A value that short would turn every occurrence of a common letter or word in every log line
+        and error into ``***`` (a test token ``"t"`` did exactly that), and as a credential it
+        protects nothing; the secret-looking patterns still apply to it.
 
         Without ``slot`` the value is redacted for the life of the process (static credentials).
         With ``slot`` (e.g. ``"lynn_bearer"``), the slot keeps its last
         ``ROTATING_SLOT_HISTORY`` values, so refreshed tokens do not accumulate forever.
         """
         value = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
-        if not value:
+        if not value or len(value) < MIN_SECRET_CHARS:
             return
         with self._lock:
             if slot is None:

@@ -356,3 +356,15 @@ def test_stdout_and_unknown_levels_are_refused() -> None:
 
 def test_module_level_redact_uses_the_process_registry(sentinel: str) -> None:
     assert redact(f"a {sentinel} b") == "a *** b"
+
+
+def test_values_too_short_to_be_secrets_are_not_registered() -> None:
+    registry = SecretRegistry()
+    registry.register("t")
+    registry.register("abc1234")
+    assert len(registry) == 0
+    assert registry.redact("Error executing tool create_campaign: abc1234") == (
+        "Error executing tool create_campaign: abc1234"
+    )
+    registry.register("abcd1234")
+    assert registry.redact("value abcd1234 here") == "value *** here"

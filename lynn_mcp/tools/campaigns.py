@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer, Resolve
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, BeforeValidator, Field
 
 from lynn_mcp.consent import (
     ConfirmationToken,
@@ -37,7 +37,16 @@ from lynn_mcp.tools.results import CampaignDetail, CampaignPage, CampaignSummary
 
 Name = Annotated[str, Field(min_length=1, max_length=100, description="Unique per tenant.")]
 Text = Annotated[str | None, Field(max_length=100)]
-When = Annotated[AwareDatetime | None, Field(description="ISO 8601 with offset.")]
+
+
+def _iso_text(value: object) -> object:
+    # pydantic would read a number as a Unix timestamp; the schema says ISO 8601 text, so keep to it.
+    if value is not None and not isinstance(value, str):
+        raise ValueError("a date-time must be ISO 8601 text, such as 2026-12-01T09:00:00-03:00")
+    return value
+
+
+When = Annotated[AwareDatetime | None, BeforeValidator(_iso_text), Field(description="ISO 8601 with offset.")]
 
 
 async def _confirm_delete(
