@@ -18,6 +18,8 @@ _is_phone = re.compile(r"[0-9]{8,15}").fullmatch
 _encode = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":")
 ).encode  # built once: dumps() rebuilds it
+_BOUNDARY = '"},{"'
+_STR = frozenset([str])
 
 
 @dataclass
@@ -36,7 +38,11 @@ class Job:
 
 @dataclass
 class Outcome:
+    """``results`` lists every row except the accepted ones (Status "200", no message), which are
+    only counted in ``succeeded``: ``task_json`` fills them back in."""
+
     results: list[Result] = field(default_factory=list)
+    succeeded: int = 0
     failure: str | None = None
 
 
@@ -81,47 +87,69 @@ def _data_chunk(db: sqlite3.Connection, job: Job, start: int, end: int) -> Outco
             (job.campaign_id,),
         )
     }
+    seq = job.seq
     results: list[Result] = []
-    pending: dict[str, tuple[int, Any]] = {}  # phone -> (row number, row); first in the chunk wins
-    for number in range(start + 1, end + 1):
-        row = job.rows[number - 1]
-        # The common, valid row takes this fast path; row_problem explains the others.
-        if type(row) is dict and row.keys() == column_set and all(type(x) is str for x in row.values()):
+    pending: dict[str, int] = {}  # phone -> row number; first in the chunk wins
+    accepted: list[Any] = []  # the rows of ``pending``, in the same order
+    for number, row in enumerate(job.rows[start:end], start + 1):
+        # The common, valid row takes this fast path (``set(map(type, ...))`` checks every value
+        # is a str in C); row_problem explains the others.
+        if type(row) is dict and row.keys() == column_set and set(map(type, row.values())) <= _STR:
             phone = row[phone_column]
+            if phone in pending:
+                results.append((seq, number, "409", f"phone {phone} repeats row {pending[phone]}"))
+                continue
             problem = None if _is_phone(phone) else v.phone_error(phone)
         else:
             problem = row_problem(row, columns, column_set)
         if problem is not None:
-            results.append((job.seq, number, "400", problem))
-            continue
-        if phone in blacklist:
-            results.append((job.seq, number, "403", f"phone {phone} is on this campaign's blacklist"))
-        elif phone in pending:
-            results.append((job.seq, number, "409", f"phone {phone} repeats row {pending[phone][0]}"))
+            results.append((seq, number, "400", problem))
+        elif phone in blacklist:
+            results.append((seq, number, "403", f"phone {phone} is on this campaign's blacklist"))
         else:
-            pending[phone] = (number, row)
+            pending[phone] = number
+            accepted.append(row)
     now = now_iso()
     inserted: set[str] = set()
-    items = list(pending.items())
-    for i in range(0, len(items), 1000):  # 5 parameters a row stays under SQLite's limit of 32766
-        part = items[i : i + 1000]
+    phones = list(pending)
+    datas = _encode_rows(accepted)
+    for i in range(0, len(phones), 1000):  # 5 parameters a row stays under SQLite's limit of 32766
         params: list[Any] = []
-        for phone, (_, data) in part:
-            params += (job.campaign_id, phone, _encode(data), job.task_id, now)
+        for phone, data in zip(phones[i : i + 1000], datas[i : i + 1000], strict=True):
+            params += (job.campaign_id, phone, data, job.task_id, now)
         # One multi-row statement that reports what it inserted: the conflict check and the
         # insert cost one pass over the (campaign_id, phone) index instead of two.
         sql = (
             "INSERT INTO records VALUES "  # noqa: S608 - only '?' placeholders are interpolated
-            + ",".join(["(?,?,?,?,?)"] * len(part))
+            + ",".join(["(?,?,?,?,?)"] * (len(params) // 5))
             + " ON CONFLICT DO NOTHING RETURNING phone"
         )
         inserted.update(r[0] for r in db.execute(sql, params))
-    for phone, (number, _) in items:
-        if phone in inserted:
-            results.append((job.seq, number, "200", None))
-        else:
-            results.append((job.seq, number, "409", f"phone {phone} is already a record of this campaign"))
-    return Outcome(results=results)
+    ok = len(inserted)
+    if ok < len(phones):
+        results += [
+            (seq, number, "409", f"phone {phone} is already a record of this campaign")
+            for phone, number in pending.items()
+            if phone not in inserted
+        ]
+    # Accepted rows are (Status "200", no message): the task keeps only the exceptions and
+    # ``task_json`` fills the accepted rows back in, which saves a result row per record.
+    return Outcome(results=results, succeeded=ok)
+
+
+def _encode_rows(rows: list[Any]) -> list[str]:
+    """Each row as compact JSON, the same text ``_encode(row)`` gives, from one encoder call.
+
+    The rows are dicts of strings with one key set. When no key or value holds a ``{`` (then
+    the text has exactly one ``{`` per row), every ``"},{"`` is a boundary between two rows, so
+    splitting there is exact; otherwise encode row by row.
+    """
+    if not rows or not rows[0]:
+        return [_encode(row) for row in rows]
+    text = _encode(rows)
+    if text.count("{") != len(rows):
+        return [_encode(row) for row in rows]
+    return ['{"' + part + '"}' for part in text[3:-3].split(_BOUNDARY)]
 
 
 def _dnd_chunk(db: sqlite3.Connection, job: Job, start: int, end: int, campaign_channel: str) -> Outcome:
@@ -148,7 +176,7 @@ def _dnd_chunk(db: sqlite3.Connection, job: Job, start: int, end: int, campaign_
         results.append(
             (job.seq, number, "200", f"{'contact created, ' if created else ''}doNotDisturb={flag}")
         )
-    return Outcome(results=results)
+    return Outcome(results=results, succeeded=sum(1 for r in results if r[2] == "200"))
 
 
 def _dnd_problem(item: Any, campaign_channel: str) -> str | None:

@@ -24,6 +24,7 @@ log = logging.getLogger("lynn_mcp.sandbox.tasks")
 CHUNK_MAX = 1000
 OPEN_STATES = ("Pending", "Running")
 _KIND_OP = {"CampaignData": "GetTaskStatus", "Dnd": "GetDndTaskStatus"}
+_ACCEPTED = ("200", None)  # Status and message of a row task_results leaves out
 
 
 def create_task(
@@ -59,14 +60,28 @@ def task_json(db: sqlite3.Connection, tenant: int, task_id: str, kind: str) -> d
         raise not_found(f"task {task_id!r} not found for tenant {tenant}")
     if row[2] != kind:
         raise not_found(f"task {task_id!r} is a {row[2]} task; query it with {_KIND_OP[row[2]]}")
-    results = db.execute(
-        "SELECT row, status, message FROM task_results WHERE task_seq = ? ORDER BY row", (row[0],)
-    ).fetchall()
     keys = ("taskId", "kind", "state", "total", "processed", "succeeded", "failed", "message", "campaignId",
             "templateId", "createdAt", "updatedAt")  # fmt: skip
     doc = dict(zip(keys, row[1:], strict=True))
-    doc["records"] = [{"row": r, "Status": s, "message": m} for r, s, m in results]
+    doc["records"] = task_records(db, row[0], row[5])
     return doc
+
+
+def task_records(db: sqlite3.Connection, seq: int, processed: int) -> list[dict[str, Any]]:
+    """One result per processed row. ``task_results`` stores every row except the accepted ones
+    without a message, which the worker leaves out (a database written before that stores them
+    all): a processed row without a stored result is such a row."""
+    stored = db.execute(
+        "SELECT row, status, message FROM task_results WHERE task_seq = ? ORDER BY row", (seq,)
+    ).fetchall()
+    if len(stored) == processed:
+        return [{"row": r, "Status": s, "message": m} for r, s, m in stored]
+    by_row = {r: (s, m) for r, s, m in stored}
+    records = []
+    for number in range(1, processed + 1):
+        status, message = by_row.get(number, _ACCEPTED)
+        records.append({"row": number, "Status": status, "message": message})
+    return records
 
 
 class TaskWorker:
@@ -148,12 +163,12 @@ class TaskWorker:
                 _mark(db, task.seq, "Failed", outcome.failure)
                 return
             db.executemany("INSERT INTO task_results VALUES (?, ?, ?, ?)", outcome.results)
-            ok = sum(1 for r in outcome.results if r[2] == "200")
+            ok = outcome.succeeded
             done = end >= task.total
             db.execute(
                 "UPDATE tasks SET state = ?, processed = ?, succeeded = succeeded + ?, failed = failed + ?,"
                 " updated_at = ? WHERE seq = ?",
-                ("Completed" if done else "Running", end, ok, len(outcome.results) - ok, now_iso(), task.seq),
+                ("Completed" if done else "Running", end, ok, end - processed - ok, now_iso(), task.seq),
             )
             if done:
                 succeeded, failed = db.execute(
