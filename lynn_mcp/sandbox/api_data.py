@@ -64,6 +64,8 @@ async def add_campaign_data(ctx: Ctx) -> Any:
         _, template_campaign = _template(db, ctx.tenant, template_id)
         campaign_id = _campaign_for(db, ctx.tenant, body.get("campaingId"), template_campaign)
         task_id = create_task(db, ctx.tenant, "CampaignData", campaign_id, template_id, data, ctx.raw)
+        # Inside the transaction: the worker cannot pick the task up before its rows are offered.
+        ctx.sb.offer_rows(task_id, data)
     ctx.sb.wake_worker()
     return {"taskId": task_id}
 

@@ -93,7 +93,7 @@ def create_app(
     seed(store)
     worker = TaskWorker(store, task_delay_ms)
     injector = FaultInjector(faults)
-    state = SandboxState(store, injector, token_ttl_s, max_body_bytes, worker.wake)
+    state = SandboxState(store, injector, token_ttl_s, max_body_bytes, worker.wake, offer_rows=worker.offer)
     openapi_doc = build_openapi(OPERATIONS)
 
     async def openapi(request: Request) -> Response:

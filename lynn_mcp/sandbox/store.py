@@ -55,6 +55,10 @@ CREATE TABLE IF NOT EXISTS task_results (
     PRIMARY KEY (task_seq, row)) WITHOUT ROWID;
 """
 
+# Pages (4 KiB) the WAL may grow to before a commit checkpoints it itself (SQLite's default is
+# 1,000): about 30,000 records, so a burst of uploads never pays for checkpoints in its commits.
+WAL_AUTOCHECKPOINT = 10_000
+
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
@@ -72,7 +76,12 @@ class Store:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL is durable across app crashes
         self._conn.execute("PRAGMA busy_timeout=5000")  # an outside reader/writer must not fail us
+        # Checkpoints move off the commit path: the task worker runs them when it runs out of
+        # work (:meth:`checkpoint`); a commit checkpoints only past WAL_AUTOCHECKPOINT pages.
+        self._conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
         self._conn.executescript(SCHEMA)
+        self._checkpointer: sqlite3.Connection | None = None
+        self._checkpoint_lock = threading.Lock()
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
@@ -91,6 +100,18 @@ class Store:
                 raise
             self._conn.execute("COMMIT")
 
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database file without blocking anyone: a PASSIVE checkpoint on
+        a connection of its own, so readers and writers on the shared one carry on meanwhile."""
+        with self._checkpoint_lock:
+            if self._checkpointer is None:
+                self._checkpointer = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+
     def close(self) -> None:
+        with self._checkpoint_lock:
+            if self._checkpointer is not None:
+                self._checkpointer.close()
+                self._checkpointer = None
         with self._lock:
             self._conn.close()

@@ -51,6 +51,8 @@ class SandboxState:
     max_body_bytes: int
     wake_worker: Callable[[], None]
     stats: Stats = field(default_factory=Stats)
+    # Hands a new task's already parsed rows to the worker (see TaskWorker.offer).
+    offer_rows: Callable[[str, list[Any]], None] = lambda task_id, rows: None
 
 
 @dataclass

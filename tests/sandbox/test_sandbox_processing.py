@@ -4,6 +4,8 @@ into rows, and task documents whose accepted rows are not stored one by one."""
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from pathlib import Path
 
 from hypothesis import given
@@ -11,7 +13,7 @@ from hypothesis import strategies as st
 
 from lynn_mcp.sandbox.processing import _encode, _encode_rows
 from lynn_mcp.sandbox.store import Store
-from lynn_mcp.sandbox.tasks import create_task, task_records
+from lynn_mcp.sandbox.tasks import TaskWorker, create_task, task_records
 
 # Characters that matter to the split: braces, quotes, commas, backslashes, non-ASCII.
 TEXT = st.text(alphabet=st.sampled_from('{}",:\\ab é\n'), max_size=8)
@@ -54,4 +56,52 @@ def test_task_records_fill_in_accepted_rows(tmp_path: Path) -> None:
             ]
             assert task_records(db, 1, 0) == []
     finally:
+        store.close()
+
+
+def test_checkpoint_moves_the_wal_into_the_database_file(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite3")
+    try:
+        with store.write() as db:
+            create_task(db, 1, "CampaignData", "c", "t", [{"Phone": "56900000001"}])
+        store.checkpoint()
+        # The database file alone (no -wal beside it) now holds the task.
+        copy = tmp_path / "copy.sqlite3"
+        copy.write_bytes((tmp_path / "s.sqlite3").read_bytes())
+        other = sqlite3.connect(copy)
+        assert other.execute("SELECT count(*) FROM tasks").fetchone() == (1,)
+        other.close()
+    finally:
+        store.close()
+
+
+def test_worker_takes_offered_rows_else_the_payload(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite3")
+    worker = TaskWorker(store, 0)
+    rows = [{"Phone": "56900000001"}]
+    try:
+        with store.write() as db:
+            offered = create_task(db, 1, "CampaignData", "c", "t", rows)
+            worker.offer(offered, rows)
+            create_task(db, 1, "CampaignData", "c", "t", [{"Phone": "56900000002"}])
+        job = worker._next()
+        assert job is not None
+        assert job.task_id == offered
+        assert job.rows is rows
+        with store.write() as db:
+            db.execute("UPDATE tasks SET state = 'Completed' WHERE seq = ?", (job.seq,))
+        job = worker._next()
+        assert job is not None
+        assert job.rows == [{"Phone": "56900000002"}]  # from the payload
+        worker.offer("never-committed", rows)
+        with store.write() as db:
+            db.execute("UPDATE tasks SET state = 'Completed'")
+        worker.start()  # runs out of tasks at once and drops the stale offer
+        for _ in range(500):
+            if not worker._offered:
+                break
+            time.sleep(0.01)
+        assert worker._offered == {}
+    finally:
+        worker.stop()
         store.close()
