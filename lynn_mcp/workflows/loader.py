@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Protocol
@@ -43,7 +43,7 @@ import anyio.lowlevel
 
 from lynn_mcp.confirmation import ConfirmationSigner
 from lynn_mcp.errors import LynnError, RateLimited, Timeout, UpstreamUnavailable
-from lynn_mcp.models import Task, TaskRef
+from lynn_mcp.models import Task, TaskRecord, TaskRef
 from lynn_mcp.rowfiles import ResultsWriter, RowOutcome, default_results_path
 from lynn_mcp.rows import CheckedRow, rejection_outcome
 from lynn_mcp.workflows.report import LoadReport, Tally
@@ -58,6 +58,7 @@ MAX_RETRY_AFTER_S: Final = 60.0
 # Reading and checking rows is synchronous; handing the event loop back this often keeps answers to
 # POSTs and polls flowing while a chunk is built (1,000 rows take a few milliseconds to check).
 ROWS_BETWEEN_PAUSES: Final = 250
+_EARLIER_ATTEMPT: Final = "accepted by an earlier attempt whose answer was lost"
 
 
 class ChunkApi(Protocol):
@@ -336,26 +337,39 @@ class BulkLoad:
     def _settle_from_task(self, block: _Block, task: Task, resent: bool) -> None:
         """Rows with a record are settled; rows without (a failed task) stay unprocessed."""
         assert block.index is not None
-        by_row = {record.row: record for record in task.records}
+        rows = block.rows
+        records = task.records
+        # Record N is for the chunk's row N. Lynn lists them in that order, one per row, so they pair
+        # up by position (no dict of records by row); anything else takes the general path.
+        in_order = len(records) == len(rows) and [record.row for record in records] == list(
+            range(1, len(rows) + 1)
+        )
+        if in_order:
+            paired: Iterable[tuple[tuple[int, str], TaskRecord | None]] = zip(rows, records, strict=True)
+        else:
+            by_row = {record.row: record for record in records}
+            paired = ((row, by_row.get(number)) for number, row in enumerate(rows, start=1))
         outcomes = list(block.local)
+        append = outcomes.append
         accepted = 0
         rejected: dict[str, int] = {}
         missing = 0
-        for number, (row_no, phone) in enumerate(block.rows, start=1):
-            record = by_row.get(number)
+        for (row_no, phone), record in paired:
             if record is None:
                 missing += 1
-                outcomes.append(RowOutcome(row_no, phone, "unprocessed", "unknown", "no record"))
+                append(RowOutcome(row_no, phone, "unprocessed", "unknown", "no record"))
                 continue
             status = record.status
-            if status == "200" or (status == "409" and resent):
+            if status == "200":
                 accepted += 1
-                note = "" if status == "200" else "accepted by an earlier attempt whose answer was lost"
-                outcomes.append(RowOutcome(row_no, phone, "accepted", status, note))
+                append(RowOutcome(row_no, phone, "accepted", "200"))
+            elif status == "409" and resent:
+                accepted += 1
+                append(RowOutcome(row_no, phone, "accepted", status, _EARLIER_ATTEMPT))
             else:
                 rejected[status] = rejected.get(status, 0) + 1
                 self.tally.reject(row_no, status, record.message)
-                outcomes.append(RowOutcome(row_no, phone, "rejected", status, record.message or ""))
+                append(RowOutcome(row_no, phone, "rejected", status, record.message or ""))
         self.tally.accepted += accepted
         self.tally.unprocessed += missing
         if missing:
