@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import islice
-from typing import Any, Final, NamedTuple, TypeVar
+from typing import Any, Final, NamedTuple, TypeVar, cast
 
 from lynn_mcp.rowfiles import MalformedRow, RowOutcome
 
@@ -204,7 +204,8 @@ class CheckedRow:
     """One row after checking (treat as read-only).
 
     Accepted: `reason is None` and `data` is the row restricted to the template's columns, in
-    template order, with the phone normalised: ready for `AddCampaingData`'s `data` list.
+    template order, with the phone normalised: ready for `AddCampaingData`'s `data` list. It may be
+    the checked row itself (when that needed no change), so do not modify either afterwards.
     Rejected: `reason` is the code, `detail` a sentence, `data` is None.
     `phone` is the normalised phone when valid, otherwise the phone as written in the file.
     """
@@ -241,12 +242,17 @@ class RowChecker:
     def check(self, row_no: int, row: Mapping[str, str]) -> CheckedRow:
         """Validate one row read from a file (see the module docstring for the rules)."""
         raw_phone = row.get(self._phone_column, "")
-        if type(row) is MalformedRow:
-            return CheckedRow(row_no, raw_phone, reason=RejectReason.MALFORMED_ROW, detail=row.detail)
-        # Per-row hot path (100,000-row loads): a row with exactly the template's columns, in its
-        # order (the usual file), is copied whole, which is cheaper than picking column by column.
-        if list(row) == self._column_list:
-            data = dict(row)
+        kind = type(row)
+        if kind is MalformedRow:
+            detail = cast("MalformedRow", row).detail
+            return CheckedRow(row_no, raw_phone, reason=RejectReason.MALFORMED_ROW, detail=detail)
+        # Per-row hot path (100,000-row loads): a plain dict with exactly the template's columns, in
+        # its order (the usual file), is used as it is, with no copy; a copy is made only if its
+        # phone needs normalising, so `row` is never modified.
+        data: dict[str, str]
+        shared = kind is dict and list(row) == self._column_list
+        if shared:
+            data = cast("dict[str, str]", row)
         else:
             try:
                 data = {column: row[column] for column in self._columns}
@@ -258,22 +264,33 @@ class RowChecker:
                     reason=RejectReason.MISSING_COLUMN,
                     detail=f"missing {', '.join(absent)}",
                 )
-        # Plain digits (the usual phone) need no normalising unless they start with the 00 prefix.
-        if raw_phone.isascii() and raw_phone.isdigit() and not raw_phone.startswith("00"):
+        # Plain digits of a valid length (the usual phone) are already normal and valid, unless
+        # they start with the 00 prefix.
+        if (
+            MIN_PHONE_DIGITS <= len(raw_phone) <= MAX_PHONE_DIGITS
+            and raw_phone.isdigit()
+            and raw_phone.isascii()
+            and not raw_phone.startswith("00")
+        ):
             phone = raw_phone
         else:
             phone = normalize_phone(raw_phone)
-        if not phone:
-            return CheckedRow(
-                row_no, raw_phone, reason=RejectReason.MISSING_PHONE, detail="the phone is empty"
-            )
-        if not (MIN_PHONE_DIGITS <= len(phone) <= MAX_PHONE_DIGITS and phone.isdigit() and phone.isascii()):
-            return CheckedRow(
-                row_no,
-                raw_phone,
-                reason=RejectReason.INVALID_PHONE,
-                detail=f"a phone needs {MIN_PHONE_DIGITS}-{MAX_PHONE_DIGITS} digits with country code",
-            )
+            if not phone:
+                return CheckedRow(
+                    row_no, raw_phone, reason=RejectReason.MISSING_PHONE, detail="the phone is empty"
+                )
+            if not (
+                MIN_PHONE_DIGITS <= len(phone) <= MAX_PHONE_DIGITS and phone.isdigit() and phone.isascii()
+            ):
+                return CheckedRow(
+                    row_no,
+                    raw_phone,
+                    reason=RejectReason.INVALID_PHONE,
+                    detail=f"a phone needs {MIN_PHONE_DIGITS}-{MAX_PHONE_DIGITS} digits with country code",
+                )
+            if shared:
+                data = dict(data)
+            data[self._phone_column] = phone
         # A leading 1 keeps leading zeros distinct ("0912..." vs "912...") in the int key.
         key = int("1" + phone)
         if key in self._seen:
@@ -284,7 +301,6 @@ class RowChecker:
                 detail="the same phone appears earlier in this load",
             )
         self._seen.add(key)
-        data[self._phone_column] = phone
         return CheckedRow(row_no, phone, data)
 
 
