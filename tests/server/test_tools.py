@@ -11,7 +11,7 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.types import CallToolResult
-from server_helpers import request_count, sandbox_settings, set_faults
+from server_helpers import sandbox_settings, set_faults
 
 from lynn_mcp.sandbox import (
     SEED_ACCESS_TOKEN,
@@ -205,44 +205,6 @@ async def test_upload_campaign_file(client: Client, tmp_path: Path) -> None:
         },
     )
     assert error_code(wrong) == "invalid_argument"
-
-
-HOSTILE_IDS = [
-    "..",
-    "%2e%2e",
-    "a/b",
-    "a?b",
-    "a#b",
-    "a\r\nb",
-    "a\x00b",
-    "",
-    "x" * 10_000,
-    "../../GetCampaigns/2000",
-]
-ID_TOOLS = {
-    "get_campaign": {"campaign_id"},
-    "delete_campaign": {"campaign_id"},
-    "start_campaign": {"campaign_id"},
-    "stop_campaign": {"campaign_id"},
-    "update_campaign": {"campaign_id"},
-    "get_contact": {"contact_id"},
-    "delete_contact": {"contact_id"},
-    "update_contact": {"contact_id"},
-    "get_contact_dnd": {"contact_id"},
-    "get_dnd_task_status": {"task_id"},
-    "get_task_status": {"task_id"},
-}
-
-
-async def test_hostile_ids_are_refused_before_any_request(sandbox: SandboxServer, client: Client) -> None:
-    await ok(client, "list_campaigns")  # token exchanged; from here on count only tool traffic
-    httpx2.delete(f"{sandbox.base_url}/sandbox/stats").raise_for_status()
-    for tool, params in ID_TOOLS.items():
-        for hostile in HOSTILE_IDS:
-            result = await client.call_tool(tool, dict.fromkeys(params, hostile))
-            assert error_code(result) == "invalid_argument", (tool, hostile)
-            assert "Traceback" not in result.content[0].text  # type: ignore[union-attr]
-    assert request_count(sandbox) == 0
 
 
 async def test_error_codes_from_lynn_failures(sandbox: SandboxServer, mode: str) -> None:
