@@ -11,7 +11,10 @@ import argparse
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lynn_mcp.config import Settings
 
 SUBCOMMANDS = ("sandbox", "demo", "doctor")
 
@@ -49,19 +52,14 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
-def load_settings(overrides: dict[str, Any]) -> Any:
+def load_settings(overrides: dict[str, Any]) -> Settings:
     """Settings from env/.env with CLI overrides; raises SystemExit(2) with a readable message."""
-    from pydantic import ValidationError
-
-    from lynn_mcp.config import Settings
+    from lynn_mcp import config
 
     try:
-        return Settings(**{key: value for key, value in overrides.items() if value is not None})
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"LYNN_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
-        )
-        raise SystemExit(_fail(f"invalid configuration: {problems}")) from None
+        return config.load_settings(overrides)
+    except config.InvalidSettings as exc:
+        raise SystemExit(_fail(f"invalid configuration: {exc}")) from None
 
 
 @contextmanager

@@ -9,11 +9,12 @@ variable to set, so an IDE still lists the tools and the user sees a readable me
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_BASE_URL = "https://premium-production.lynn.cx"
@@ -147,3 +148,18 @@ class Settings(BaseSettings):
             "LYNN_SUBSCRIPTION_KEY": mask(self.subscription_key),
             "LYNN_OPERATIONS_FILE": str(self.operations_file) if self.operations_file else "built-in table",
         }
+
+
+class InvalidSettings(ValueError):
+    """A variable or flag has an unusable value; the message names each one (never its value)."""
+
+
+def load_settings(overrides: Mapping[str, Any]) -> Settings:
+    """Settings from the environment and `.env`, with `overrides` (CLI flags; None = not given) on top."""
+    try:
+        return Settings(**{key: value for key, value in overrides.items() if value is not None})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"LYNN_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+        )
+        raise InvalidSettings(problems) from None

@@ -29,7 +29,7 @@ import anyio
 import httpx2
 
 from lynn_mcp.client import LynnClient
-from lynn_mcp.config import Settings
+from lynn_mcp.config import InvalidSettings, Settings, load_settings
 from lynn_mcp.errors import (
     ConfigError,
     Forbidden,
@@ -81,17 +81,12 @@ class Report:
 
 
 def _settings(overrides: dict[str, Any]) -> Settings:
-    from pydantic import ValidationError
-
     try:
-        return Settings(**{key: value for key, value in overrides.items() if value is not None})
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"LYNN_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
-        )
+        return load_settings(overrides)
+    except InvalidSettings as exc:
         raise Problem(
             Exit.CONFIG,
-            f"the configuration is invalid: {problems}",
+            f"the configuration is invalid: {exc}",
             "correct the variables named above (environment, .env file or command-line flags)",
         ) from None
 
