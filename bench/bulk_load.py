@@ -71,6 +71,10 @@ async def run_tool(base_url: str, path: Path) -> dict[str, Any]:
     }
     settings = Settings(_env_file=None, **values)
     async with Client(build_server(settings)) as client:
+        # Same footing as the baseline, which creates its HTTP client and exchanges its token before
+        # its clock starts: one read call does both for the tool.
+        warm_up = await client.call_tool("get_task_status", {"task_id": "not-a-task"})
+        assert warm_up.is_error
         start = time.perf_counter()
         result = await client.call_tool(
             "load_campaign_data", {"template_id": SEED_TEMPLATE_ID, "file_path": str(path), "timeout_s": 600}
