@@ -23,6 +23,26 @@ import httpx2
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# What an IDE sends a freshly spawned stdio server before it can use it: the 2025-11-25 handshake,
+# then tools/list. Newline-delimited JSON-RPC, ready to write to the server's stdin.
+STDIO_HANDSHAKE_AND_LIST = b"".join(
+    json.dumps(message).encode() + b"\n"
+    for message in (
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "lynn-mcp-bench", "version": "0"},
+            },
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+    )
+)
+
 
 @dataclass
 class Figure:

@@ -21,28 +21,13 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import Figure, clean_env, print_table, write_figures
+from bench._common import STDIO_HANDSHAKE_AND_LIST, Figure, clean_env, print_table, write_figures
 
 BENCH = Path(__file__).resolve().parent
 TOKENIZER = "gpt-tokenizer@4.0.0"
 GOAL_TOKENS = 4000
 OPENAPI_BASELINE = 4832  # a server generated from an OpenAPI document of the same operations
 TIMEOUT_S = 120
-
-HANDSHAKE = [
-    {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-11-25",
-            "capabilities": {},
-            "clientInfo": {"name": "context-bench", "version": "0"},
-        },
-    },
-    {"jsonrpc": "2.0", "method": "notifications/initialized"},
-    {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
-]
 
 
 def ensure_tokenizer() -> None:
@@ -63,11 +48,10 @@ def ensure_tokenizer() -> None:
 
 def tools_list_wire() -> tuple[str, list[str]]:
     """The tools/list result as sent on the wire, and each tool's own JSON in it."""
-    payload = "".join(json.dumps(message) + "\n" for message in HANDSHAKE)
     with tempfile.TemporaryDirectory() as cwd:  # no developer .env file is read
         done = subprocess.run(  # this interpreter on our own entry point
             [sys.executable, "-m", "lynn_mcp"],
-            input=payload.encode(),
+            input=STDIO_HANDSHAKE_AND_LIST,
             capture_output=True,
             cwd=cwd,
             env=clean_env(),

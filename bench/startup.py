@@ -24,7 +24,16 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import Figure, clean_env, loadavg, median, print_table, quantile, write_figures
+from bench._common import (
+    STDIO_HANDSHAKE_AND_LIST,
+    Figure,
+    clean_env,
+    loadavg,
+    median,
+    print_table,
+    quantile,
+    write_figures,
+)
 
 GOAL_RATIO = 1.2
 TIMEOUT_S = 30.0
@@ -44,24 +53,6 @@ def ping() -> str:
 mcp.run("stdio")
 '''
 
-MESSAGES = b"".join(
-    json.dumps(message).encode() + b"\n"
-    for message in (
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "bench", "version": "0"},
-            },
-        },
-        {"jsonrpc": "2.0", "method": "notifications/initialized"},
-        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
-    )
-)
-
 
 async def spawn_until_tools(cmd: list[str], cwd: str) -> tuple[float, int]:
     """Seconds from spawn to the tools/list reply, and the number of tools listed."""
@@ -78,7 +69,7 @@ async def spawn_until_tools(cmd: list[str], cwd: str) -> tuple[float, int]:
     assert proc.stdin is not None
     assert proc.stdout is not None
     try:
-        proc.stdin.write(MESSAGES)
+        proc.stdin.write(STDIO_HANDSHAKE_AND_LIST)
         await proc.stdin.drain()
         async with asyncio.timeout(TIMEOUT_S):
             while True:
