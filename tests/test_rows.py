@@ -21,6 +21,7 @@ from lynn_mcp.rowfiles import (
     ResultsWriter,
     RowFileError,
     RowOutcome,
+    _count_plain_csv_rows,
     count_rows,
     default_results_path,
     inline_rows,
@@ -248,6 +249,34 @@ def test_blank_rows_are_skipped_and_not_numbered(tmp_path: Path) -> None:
         (2, {"Phone": "56922222222", "Name": "B"}),
     ]
     assert count_rows(path) == 2
+
+
+csv_pieces = st.sampled_from(
+    ["Phone", "Name", "56966666666", "Ana", "é", " ", ",", ";", "\n", "\r\n", "\r", '"', '"a\nb"', "\x00"]
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pieces=st.lists(csv_pieces, max_size=40), bom=st.booleans(), invalid_utf8=st.booleans())
+def test_counting_rows_on_bytes_agrees_with_reading_them(
+    tmp_path: Path, pieces: list[str], bom: bool, invalid_utf8: bool
+) -> None:
+    path = tmp_path / "count.csv"
+    content = "".join(pieces).encode("utf-8-sig" if bom else "utf-8")
+    path.write_bytes(content + (b"\xff\n" if invalid_utf8 else b""))
+    try:
+        read = sum(1 for _ in iter_file_rows(path))
+    except RowFileError:
+        read = -1  # the file as a whole is unreadable: the load refuses it when the header is read
+
+    plain = _count_plain_csv_rows(path)
+
+    if plain is not None:
+        assert read in (plain, -1), "a plain count agrees with the reader whenever the reader can read"
+    if read >= 0:
+        assert count_rows(path) == read
+    if not any(piece in pieces for piece in ('"', '"a\nb"', "\r", "\x00")) and not invalid_utf8:
+        assert plain is not None, "files without quotes, lone CRs or bad bytes take the fast path"
 
 
 def test_column_map_renames_headers_and_passes_others_through(tmp_path: Path) -> None:
