@@ -71,10 +71,16 @@ async def run_tool(base_url: str, path: Path) -> dict[str, Any]:
     }
     settings = Settings(_env_file=None, **values)
     async with Client(build_server(settings)) as client:
-        # Same footing as the baseline, which creates its HTTP client and exchanges its token before
-        # its clock starts: one read call does both for the tool.
+        # Same footing as the baseline, which has its HTTP client, token and imports before its
+        # clock starts: one read call builds the client and exchanges the token, and a one-row dry
+        # run imports the bulk workflow and compiles the client's output-schema validator.
         warm_up = await client.call_tool("get_task_status", {"task_id": "not-a-task"})
         assert warm_up.is_error
+        with path.open(encoding="utf-8", newline="") as handle:
+            first_row = next(csv.DictReader(handle))
+        dry_run = {"template_id": SEED_TEMPLATE_ID, "rows": [first_row], "dry_run": True}
+        warm_up = await client.call_tool("load_campaign_data", dry_run)
+        assert not warm_up.is_error, warm_up.content
         start = time.perf_counter()
         result = await client.call_tool(
             "load_campaign_data", {"template_id": SEED_TEMPLATE_ID, "file_path": str(path), "timeout_s": 600}
