@@ -672,6 +672,25 @@ def test_results_are_written_in_row_order_when_chunks_finish_out_of_order(tmp_pa
     assert lines[5] == ["5", "123", "rejected", "invalid_phone", "a phone needs 8-15 digits"]
 
 
+results_text = st.text(st.sampled_from(list('ab9 ,;"\r\n\u00e9')), max_size=6)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fields=st.lists(st.tuples(results_text, results_text, results_text), min_size=1, max_size=8))
+def test_results_lines_read_back_exactly_whatever_they_hold(
+    tmp_path: Path, fields: list[tuple[str, str, str]]
+) -> None:
+    path = tmp_path / "round-trip.results.csv"
+    lines = [
+        (row, phone, "rejected", status, reason) for row, (phone, status, reason) in enumerate(fields, 1)
+    ]
+
+    with ResultsWriter(path) as writer:
+        writer.add(lines)
+
+    assert read_results(path)[1:] == [[str(row), *rest] for row, *rest in lines]
+
+
 def test_results_writer_refuses_overlaps_and_reports_gaps(tmp_path: Path) -> None:
     writer = ResultsWriter(tmp_path / "r.csv")
     writer.add([RowOutcome(1, "", "accepted", "200")])

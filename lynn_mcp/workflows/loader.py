@@ -44,7 +44,7 @@ import anyio.lowlevel
 from lynn_mcp.confirmation import ConfirmationSigner
 from lynn_mcp.errors import LynnError, RateLimited, Timeout, UpstreamUnavailable
 from lynn_mcp.models import Task, TaskRecord, TaskRef
-from lynn_mcp.rowfiles import ResultsWriter, RowOutcome, default_results_path
+from lynn_mcp.rowfiles import OutcomeLine, ResultsWriter, RowOutcome, default_results_path
 from lynn_mcp.rows import CheckedRow, rejection_outcome
 from lynn_mcp.workflows.report import LoadReport, Tally
 from lynn_mcp.workflows.resume import ChunkState, ResumeState
@@ -344,32 +344,37 @@ class BulkLoad:
         in_order = len(records) == len(rows) and [record.row for record in records] == list(
             range(1, len(rows) + 1)
         )
-        if in_order:
-            paired: Iterable[tuple[tuple[int, str], TaskRecord | None]] = zip(rows, records, strict=True)
-        else:
-            by_row = {record.row: record for record in records}
-            paired = ((row, by_row.get(number)) for number, row in enumerate(rows, start=1))
-        outcomes = list(block.local)
-        append = outcomes.append
+        outcomes: list[OutcomeLine] = list(block.local)
         accepted = 0
         rejected: dict[str, int] = {}
         missing = 0
-        for (row_no, phone), record in paired:
-            if record is None:
-                missing += 1
-                append(RowOutcome(row_no, phone, "unprocessed", "unknown", "no record"))
-                continue
-            status = record.status
-            if status == "200":
-                accepted += 1
-                append(RowOutcome(row_no, phone, "accepted", "200"))
-            elif status == "409" and resent:
-                accepted += 1
-                append(RowOutcome(row_no, phone, "accepted", status, _EARLIER_ATTEMPT))
+        if in_order and all(record.status == "200" for record in records):  # the usual chunk
+            outcomes += [(row_no, phone, "accepted", "200", "") for row_no, phone in rows]
+            accepted = len(rows)
+        else:
+            paired: Iterable[tuple[tuple[int, str], TaskRecord | None]]
+            if in_order:
+                paired = zip(rows, records, strict=True)
             else:
-                rejected[status] = rejected.get(status, 0) + 1
-                self.tally.reject(row_no, status, record.message)
-                append(RowOutcome(row_no, phone, "rejected", status, record.message or ""))
+                by_row = {record.row: record for record in records}
+                paired = ((row, by_row.get(number)) for number, row in enumerate(rows, start=1))
+            append = outcomes.append
+            for (row_no, phone), record in paired:
+                if record is None:
+                    missing += 1
+                    append(RowOutcome(row_no, phone, "unprocessed", "unknown", "no record"))
+                    continue
+                status = record.status
+                if status == "200":
+                    accepted += 1
+                    append((row_no, phone, "accepted", "200", ""))
+                elif status == "409" and resent:
+                    accepted += 1
+                    append(RowOutcome(row_no, phone, "accepted", status, _EARLIER_ATTEMPT))
+                else:
+                    rejected[status] = rejected.get(status, 0) + 1
+                    self.tally.reject(row_no, status, record.message)
+                    append(RowOutcome(row_no, phone, "rejected", status, record.message or ""))
         self.tally.accepted += accepted
         self.tally.unprocessed += missing
         if missing:
