@@ -4,6 +4,7 @@ cancellation, and resume handles that refuse tampering."""
 from __future__ import annotations
 
 import csv
+import gc
 import itertools
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -251,11 +252,14 @@ async def test_cancellation_leaves_a_consistent_report_and_resume_finishes(tmp_p
     path = write_rows(tmp_path / "cancel.csv", phones)
     with SandboxServer(task_delay_ms=1) as sandbox:
         async with LynnClient(client_settings(sandbox)) as client:
+            frozen_before = gc.get_freeze_count()
+            frozen_during: list[int] = []
             with anyio.CancelScope() as scope:
 
                 async def cancel_after_first_confirmation(
                     progress: float, total: float | None, message: str | None
                 ) -> None:
+                    frozen_during.append(gc.get_freeze_count())
                     if progress >= 1000:
                         scope.cancel()
 
@@ -269,6 +273,8 @@ async def test_cancellation_leaves_a_consistent_report_and_resume_finishes(tmp_p
                 )
                 await prepared.run()
             assert scope.cancelled_caught
+            assert min(frozen_during) > frozen_before, "full collections skip the older heap during a load"
+            assert gc.get_freeze_count() == frozen_before, "and nothing stays exempt, even when cancelled"
             report = prepared.report
             assert report is not None
             assert report.state == "Incomplete"
