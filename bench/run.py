@@ -91,8 +91,8 @@ def suite() -> list[Bench]:
         Bench("http scale", BENCH / "http_scale.py", ["--duration", "20"], ["--quick"], 150),
         Bench("sandbox ingest", BENCH / "sandbox_ingest.py", ["--requests", "30"], ["--requests", "5"], 60,
               parse_ingest),
-        Bench("bulk", BENCH / "bulk_load.py", [], ["--rows", "10000", "--small-rows", "2000"], 90,
-              parse_bulk),
+        Bench("bulk", BENCH / "bulk_load.py", [], ["--rows", "10000", "--small-rows", "2000",
+              "--repeats", "1"], 180, parse_bulk),
         Bench("context", BENCH / "context_tokens.py", [], [], 60),
     ]  # fmt: skip
     return [bench for bench in benches if bench.script.exists()]
