@@ -77,12 +77,15 @@ def task_records(db: sqlite3.Connection, seq: int, processed: int) -> list[dict[
     ).fetchall()
     if len(stored) == processed:
         return [{"row": r, "Status": s, "message": m} for r, s, m in stored]
+    numbers = range(1, processed + 1)
+    if not stored:  # every row accepted: the usual chunk of a bulk load, polled once per chunk
+        return [{"row": number, "Status": "200", "message": None} for number in numbers]
     by_row = {r: (s, m) for r, s, m in stored}
-    records = []
-    for number in range(1, processed + 1):
-        status, message = by_row.get(number, _ACCEPTED)
-        records.append({"row": number, "Status": status, "message": message})
-    return records
+    return [
+        {"row": number, "Status": status, "message": message}
+        for number in numbers
+        for status, message in (by_row.get(number, _ACCEPTED),)
+    ]
 
 
 class TaskWorker:
