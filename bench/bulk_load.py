@@ -1,13 +1,15 @@
 """Bulk loading: load_campaign_data (through the MCP tool, in-process client) against a baseline that
 posts the same 1,000-row chunks with bare httpx2, no validation and no waiting for tasks, and a
-reference that is that baseline also waiting for each chunk's task in turn, as the tool must.
+reference that is that baseline also waiting for each chunk's task the way the tool does.
 
 Each run is its own subprocess (so peak RSS is that side's alone) against its own fresh sandbox
-process (loopback only). The sides take turns `--repeats` times and their medians are compared:
-on a shared 2-core machine one run of a side moves by 10-20%. Prints rows/s, peak RSS, the ratios,
-and the tool's peak RSS at 10,000 vs 100,000 rows.
+process (loopback only; `--latency-ms` makes every answer as slow as a round trip to a remote Lynn).
+The sides take turns `--repeats` times and their medians are compared: on a shared 2-core machine
+one run of a side moves by 10-20%. Prints rows/s, peak RSS, the ratios, and the tool's peak RSS at
+10,000 vs 100,000 rows.
 
     .venv/bin/python bench/bulk_load.py [--rows 100000] [--small-rows 10000] [--repeats 3]
+                                        [--latency-ms 0]
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +106,8 @@ async def run_tool(base_url: str, path: Path) -> dict[str, Any]:
 
 async def run_bare(base_url: str, path: Path, *, wait: bool) -> dict[str, Any]:
     """The baseline (`wait=False`), or the reference: the same POSTs, then each chunk's task polled
-    in chunk order until it finishes, at most PENDING_TASKS chunks awaiting theirs (as the tool)."""
+    until it finishes, as the tool polls: a chunk starts once the chunk IN_FLIGHT before it is done,
+    and at most PENDING_TASKS chunks await their tasks."""
     async with httpx2.AsyncClient(base_url=base_url, timeout=60) as http:
         creds = {
             "accessToken": SEED_ACCESS_TOKEN,
@@ -143,21 +147,24 @@ async def run_bare(base_url: str, path: Path, *, wait: bool) -> dict[str, Any]:
                     return
                 if before is not None:
                     await before.wait()
-                accepted += await settled(response.json()["taskId"])
+                # Not `accepted += await ...`, which reads `accepted` before awaiting: chunks polled
+                # side by side would overwrite each other's counts.
+                succeeded = await settled(response.json()["taskId"])
+                accepted += succeeded
             finally:
                 pending.release()
                 done.set()
 
         async with asyncio.TaskGroup() as group:
-            previous: asyncio.Event | None = None
+            earlier_done: deque[asyncio.Event] = deque(maxlen=IN_FLIGHT)
 
             async def launch(rows: list[dict[str, str]]) -> None:
-                nonlocal previous
                 await pending.acquire()
                 await posting.acquire()
                 done = asyncio.Event()
-                group.create_task(send(rows, previous, done))
-                previous = done
+                oldest = earlier_done[0] if len(earlier_done) == IN_FLIGHT else None
+                group.create_task(send(rows, oldest, done))
+                earlier_done.append(done)
 
             with path.open(encoding="utf-8", newline="") as handle:
                 chunk: list[dict[str, str]] = []
@@ -180,8 +187,10 @@ def worker(side: str, base_url: str, path: Path) -> None:
     print(json.dumps(result | {"peak_rss_mb": peak_rss_mb()}))
 
 
-def measure(side: str, path: Path, rows: int, database: Path) -> dict[str, Any]:
+def measure(side: str, path: Path, rows: int, database: Path, latency_ms: int) -> dict[str, Any]:
     with sandbox_process(database, 0) as base_url:
+        if latency_ms:  # every /api/ answer waits this long at the sandbox, like a round trip to Lynn
+            httpx2.post(f"{base_url}/sandbox/faults", json={"latencyMs": latency_ms}).raise_for_status()
         out = subprocess.run(
             [sys.executable, __file__, "--worker", side, "--base-url", base_url, "--csv", str(path)],
             check=True,
@@ -200,6 +209,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--small-rows", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=3, help="turns of every side (default 3)")
+    parser.add_argument("--latency-ms", type=int, default=0, help="added to every Lynn answer (default 0)")
     parser.add_argument("--worker", choices=list(SIDES), help=argparse.SUPPRESS)
     parser.add_argument("--base-url", help=argparse.SUPPRESS)
     parser.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
@@ -214,8 +224,12 @@ def main() -> None:
         small = write_csv(tmp / "small.csv", args.small_rows)
         for turn in range(args.repeats):
             for side in SIDES:
-                runs[side].append(measure(side, big, args.rows, tmp / f"{side}-{turn}.sqlite3"))
-            runs["tool-small"].append(measure("tool", small, args.small_rows, tmp / f"small-{turn}.sqlite3"))
+                runs[side].append(
+                    measure(side, big, args.rows, tmp / f"{side}-{turn}.sqlite3", args.latency_ms)
+                )
+            runs["tool-small"].append(
+                measure("tool", small, args.small_rows, tmp / f"small-{turn}.sqlite3", args.latency_ms)
+            )
     median = {
         side: {
             key: statistics.median(run[key] for run in side_runs)
@@ -225,7 +239,7 @@ def main() -> None:
     }
     print(
         f"rows: {args.rows:,} from CSV, chunks of {CHUNK:,}, {IN_FLIGHT} in flight, sandbox task delay 0 ms,"
-        f" median of {args.repeats} turn(s)"
+        f" latency {args.latency_ms} ms, median of {args.repeats} turn(s)"
     )
     print(f"{'side':<50}{'seconds':>9}{'rows/s':>10}{'peak RSS MB':>13}")
     for side, label in SIDES.items():

@@ -19,11 +19,12 @@ Two bounds, because a POST and a task are different costs:
   re-sent by `resume`, which reads the rows again). Sending goes on while earlier tasks run, so a
   task waiter never holds a POST slot.
 
-Tasks are awaited in the order their chunks were read: a chunk starts polling once the chunk before
-it is settled. Lynn runs a tenant's tasks one after another, so a later task cannot finish first and
-one status request at a time is all it takes; if tasks ever ran side by side, a later one would only
-be seen a little later, never lost. Waiting in order also writes the results file in order, so it
-buffers nothing.
+Tasks are awaited roughly in the order their chunks were read: a chunk starts polling once the chunk
+`max_in_flight` before it is settled, so at most `max_in_flight` tasks are polled at once. Lynn runs
+a tenant's tasks one after another, so polling far ahead would only ask about tasks not yet started;
+polling one at a time would cost a round trip per chunk in series (with 30 ms to Lynn, 100,000 rows
+took 3x as long as their POSTs; see bench/bulk_load.py --latency-ms). The results file takes blocks
+in any order and buffers at most that many.
 
 Memory is bounded by `max_in_flight + 1` chunks of rows, `max_pending_tasks` chunks of phones, and
 the duplicate-phone set of the row checker.
@@ -34,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,7 +80,7 @@ class RowChecking(Protocol):
 class LoadOptions:
     chunk_size: int = 1000
     max_in_flight: int = 4
-    """Chunks being POSTed at once."""
+    """Chunks being POSTed at once, and tasks being polled at once."""
     max_pending_tasks: int = 16
     """Chunks sent and awaiting their task (at least `max_in_flight` are allowed whatever this says)."""
     timeout_s: float = 600.0
@@ -174,7 +176,8 @@ class BulkLoad:
             async with anyio.create_task_group() as group:
                 pending = anyio.Semaphore(max(self.options.max_pending_tasks, self.options.max_in_flight))
                 posting = anyio.Semaphore(self.options.max_in_flight)
-                previous_settled: anyio.Event | None = None
+                # The settled-events of the latest chunks: a chunk polls once the oldest is set.
+                earlier_settled: deque[anyio.Event] = deque(maxlen=self.options.max_in_flight)
                 for block in blocks:
                     if not isinstance(block, _Block):  # a pause between rows
                         await anyio.lowlevel.checkpoint()
@@ -192,10 +195,10 @@ class BulkLoad:
                         self._settle_unsent(block)
                         continue
                     settled = anyio.Event()
-                    group.start_soon(
-                        self._run_chunk, block, _Slots(posting, pending), previous_settled, settled
-                    )
-                    previous_settled = settled
+                    full = len(earlier_settled) == earlier_settled.maxlen
+                    poll_after = earlier_settled[0] if full else None
+                    group.start_soon(self._run_chunk, block, _Slots(posting, pending), poll_after, settled)
+                    earlier_settled.append(settled)
                     await self._emit_progress()
         except BaseException:
             # Cancelled (or a bug): account for every row before the error goes on, so `report`
@@ -264,9 +267,9 @@ class BulkLoad:
     # -- sending --------------------------------------------------------------------------------
 
     async def _run_chunk(
-        self, block: _Block, slots: _Slots, previous_settled: anyio.Event | None, settled: anyio.Event
+        self, block: _Block, slots: _Slots, poll_after: anyio.Event | None, settled: anyio.Event
     ) -> None:
-        """POST one chunk, then (once the chunk before it is settled) wait for its task and settle it."""
+        """POST one chunk, then (once `poll_after` is set) wait for its task and settle it."""
         assert block.index is not None
         api = self.api
         assert api is not None
@@ -275,8 +278,8 @@ class BulkLoad:
             remaining = max(0.0, self._deadline - time.monotonic())
             with anyio.move_on_after(remaining):
                 task_id, resent = await self._send(block, slots)
-                if previous_settled is not None:
-                    await previous_settled.wait()
+                if poll_after is not None:
+                    await poll_after.wait()
                 task = await wait_for_task(
                     api.fetch,
                     task_id,
