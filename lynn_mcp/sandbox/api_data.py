@@ -15,7 +15,7 @@ from lynn_mcp.sandbox import validate as v
 from lynn_mcp.sandbox.api_campaigns import load_campaign
 from lynn_mcp.sandbox.cpg import parse_cpg
 from lynn_mcp.sandbox.errors import ApiError, bad_request
-from lynn_mcp.sandbox.tasks import create_task, task_json
+from lynn_mcp.sandbox.tasks import create_task, task_response
 from lynn_mcp.sandbox.web import Ctx
 
 MAX_ROWS_PER_REQUEST = 1000
@@ -99,4 +99,4 @@ async def upload_campaign_data(ctx: Ctx) -> Any:
 
 async def get_task_status(ctx: Ctx) -> Any:
     with ctx.store.read() as db:
-        return task_json(db, ctx.tenant, ctx.param("taskId"), "CampaignData")
+        return task_response(db, ctx.tenant, ctx.param("taskId"), "CampaignData")

@@ -11,7 +11,7 @@ from lynn_mcp.sandbox.api_campaigns import load_campaign
 from lynn_mcp.sandbox.api_contacts import load_contact
 from lynn_mcp.sandbox.errors import ApiError, bad_request, not_found
 from lynn_mcp.sandbox.store import now_iso
-from lynn_mcp.sandbox.tasks import create_task, task_json
+from lynn_mcp.sandbox.tasks import create_task, task_response
 from lynn_mcp.sandbox.web import Ctx
 
 MAX_DND_CONTACTS = 50_000
@@ -99,4 +99,4 @@ async def manage_dnd_by_campaign(ctx: Ctx) -> Any:
 
 async def get_dnd_task_status(ctx: Ctx) -> Any:
     with ctx.store.read() as db:
-        return task_json(db, ctx.tenant, ctx.param("taskId"), "Dnd")
+        return task_response(db, ctx.tenant, ctx.param("taskId"), "Dnd")

@@ -39,7 +39,7 @@ class Job:
 @dataclass
 class Outcome:
     """``results`` lists every row except the accepted ones (Status "200", no message), which are
-    only counted in ``succeeded``: ``task_json`` fills them back in."""
+    only counted in ``succeeded``: ``task_records`` fills them back in."""
 
     results: list[Result] = field(default_factory=list)
     succeeded: int = 0
@@ -133,7 +133,7 @@ def _data_chunk(db: sqlite3.Connection, job: Job, start: int, end: int) -> Outco
             if phone not in inserted
         ]
     # Accepted rows are (Status "200", no message): the task keeps only the exceptions and
-    # ``task_json`` fills the accepted rows back in, which saves a result row per record.
+    # ``task_records`` fills the accepted rows back in, which saves a result row per record.
     return Outcome(results=results, succeeded=ok)
 
 

@@ -44,17 +44,17 @@ def test_task_records_fill_in_accepted_rows(tmp_path: Path) -> None:
                 "INSERT INTO task_results VALUES (2, ?, ?, ?)", [(1, "200", None), (2, "400", "bad")]
             )
         with store.read() as db:
-            assert task_records(db, 1, 4) == [
+            assert json.loads(task_records(db, 1, 4)) == [
                 {"row": 1, "Status": "200", "message": None},
                 {"row": 2, "Status": "200", "message": None},
                 {"row": 3, "Status": "409", "message": "phone 1 repeats row 1"},
                 {"row": 4, "Status": "200", "message": None},
             ]
-            assert task_records(db, 2, 2) == [
+            assert json.loads(task_records(db, 2, 2)) == [
                 {"row": 1, "Status": "200", "message": None},
                 {"row": 2, "Status": "400", "message": "bad"},
             ]
-            assert task_records(db, 1, 0) == []
+            assert json.loads(task_records(db, 1, 0)) == []
     finally:
         store.close()
 
