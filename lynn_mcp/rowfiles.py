@@ -189,7 +189,8 @@ def _count_plain_csv_rows(path: Path) -> int | None:
     rows = 0
     with path.open("rb") as handle:
         for text in _whole_lines(handle):
-            if b'"' in text or b"\0" in text or text.count(b"\r") != text.count(b"\r\n"):
+            lone_cr = b"\r" in text and text.count(b"\r") != text.count(b"\r\n")
+            if b'"' in text or b"\0" in text or lone_cr:
                 return None
             try:
                 text.decode("utf-8")
@@ -217,10 +218,10 @@ def _after_header(text: bytes) -> tuple[bytes, bytes]:
 
 
 def _count_row_lines(text: bytes, keep: bytes) -> int:
-    lines = text.split(b"\n")
+    lines = text.translate(None, keep).split(b"\n")  # a line of nothing but `keep` becomes empty
     if text.endswith(b"\n"):
         lines.pop()  # the empty text after the last line break
-    return sum(1 for line in lines if line.strip(keep))
+    return len(lines) - lines.count(b"")
 
 
 def _whole_lines(handle: io.BufferedReader) -> Iterator[bytes]:
