@@ -185,7 +185,7 @@ def _count_plain_csv_rows(path: Path) -> int | None:
     None when only the csv module can tell rows apart: a quote (a quoted field may hold a newline),
     a lone carriage return (a line break to it), a NUL, or text that is not UTF-8 (the reader words
     that error). A row is a line with something besides delimiters, as `any(cells)` decides."""
-    keep = b""  # set once the header is found: the bytes a line needs more than to be a row
+    filler = b""  # set once the header is found: the delimiter and \r, which alone do not make a row
     rows = 0
     with path.open("rb") as handle:
         for text in _whole_lines(handle):
@@ -196,16 +196,16 @@ def _count_plain_csv_rows(path: Path) -> int | None:
                 text.decode("utf-8")
             except UnicodeDecodeError:
                 return None
-            if not keep:
-                text, keep = _after_header(text)
-            if keep:
-                rows += _count_row_lines(text, keep)
+            if not filler:
+                text, filler = _after_header(text)
+            if filler:
+                rows += _count_row_lines(text, filler)
     return rows
 
 
 def _after_header(text: bytes) -> tuple[bytes, bytes]:
-    """The text after the header line, and the bytes a data line needs more than to be a row;
-    (b"", b"") when `text` holds only blank lines."""
+    """The text after the header line, and the filler bytes of its data lines (the delimiter the
+    header uses, and \r); (b"", b"") when `text` holds only blank lines."""
     position = 0
     while position < len(text):
         end = text.find(b"\n", position)
@@ -217,8 +217,8 @@ def _after_header(text: bytes) -> tuple[bytes, bytes]:
     return b"", b""
 
 
-def _count_row_lines(text: bytes, keep: bytes) -> int:
-    lines = text.translate(None, keep).split(b"\n")  # a line of nothing but `keep` becomes empty
+def _count_row_lines(text: bytes, filler: bytes) -> int:
+    lines = text.translate(None, filler).split(b"\n")  # a line of nothing but filler becomes empty
     if text.endswith(b"\n"):
         lines.pop()  # the empty text after the last line break
     return len(lines) - lines.count(b"")
