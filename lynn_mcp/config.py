@@ -79,6 +79,7 @@ class Settings(BaseSettings):
     chunk_size: int = Field(default=1000, ge=1, le=1000)
     max_in_flight: int = Field(default=4, ge=1, le=16)
     max_pending_tasks: int = Field(default=16, ge=1, le=64)
+    max_file_mb: int = Field(default=200, ge=1, le=10_000)
 
     @field_validator("base_url")
     @classmethod

@@ -95,14 +95,16 @@ def register(server: MCPServer[object]) -> None:
         """Upload a .cpg file (template columns header) as one task and wait."""
         from lynn_mcp.workflows.bulk import upload_cpg  # lazily: see tools/bulk.py
 
+        state = state_of(ctx)
         return await upload_cpg(
-            client_of(ctx),
+            state.client,
             file_path=file_path,
             template_id=template_id,
             campaign_id=campaign_id,
             json_request=json_request,
             wait=wait,
             progress=progress_of(ctx),
+            max_bytes=state.settings.max_file_mb * 1_000_000,
         )
 
     @server.tool(annotations=READ)

@@ -26,7 +26,13 @@ from lynn_mcp.rows import DND_FIELDS, DndRowChecker, RowChecker, guess_phone_col
 from lynn_mcp.workflows.loader import DEFAULT_OPTIONS, BulkLoad, LoadOptions, Progress
 from lynn_mcp.workflows.report import LoadReport
 from lynn_mcp.workflows.resume import ResumeState, fingerprint
-from lynn_mcp.workflows.sources import LoadSource, checked_file, open_source, template_target
+from lynn_mcp.workflows.sources import (
+    MAX_FILE_BYTES,
+    LoadSource,
+    checked_file,
+    open_source,
+    template_target,
+)
 from lynn_mcp.workflows.waiter import WaitTimedOut, wait_for_task
 
 __all__ = [
@@ -99,7 +105,9 @@ async def prepare_campaign_data_load(
     progress: Progress | None = None,
 ) -> BulkLoad:
     """A validated campaign-data load (raises InvalidArgument for anything wrong before sending)."""
-    source = await open_source(file_path=file_path, rows=rows, column_map=column_map)
+    source = await open_source(
+        file_path=file_path, rows=rows, column_map=column_map, max_bytes=options.max_file_bytes
+    )
     target = template_target(source, template_id, campaign_id, json_request)
     load_fingerprint = fingerprint(
         "campaign-data",
@@ -152,7 +160,9 @@ async def prepare_dnd_load(
     progress: Progress | None = None,
 ) -> BulkLoad:
     """A validated blacklist load: rows of identifier, do_not_disturb, name, channel."""
-    source = await open_source(file_path=file_path, rows=rows, column_map=column_map)
+    source = await open_source(
+        file_path=file_path, rows=rows, column_map=column_map, max_bytes=options.max_file_bytes
+    )
     identifier_column = _dnd_identifier_column(source)
     load_fingerprint = fingerprint(
         "dnd", source.identity, campaign_id, _column_map_text(column_map), str(options.chunk_size)
@@ -215,10 +225,11 @@ async def upload_cpg(
     wait: bool = True,
     timeout_s: float = 600.0,
     progress: Progress | None = None,
+    max_bytes: int = MAX_FILE_BYTES,
 ) -> LoadReport:
     """UploadCampaignDataByTenant for a .cpg file: header checked first, file streamed, task awaited."""
     started = time.monotonic()
-    path, _ = checked_file(file_path)
+    path, _ = checked_file(file_path, max_bytes=max_bytes)
     if path.suffix.lower() != ".cpg":
         raise InvalidArgument(
             "file_path must name a .cpg file (for CSV, Excel or JSON use load_campaign_data)"

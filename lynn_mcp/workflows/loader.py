@@ -51,7 +51,7 @@ from lynn_mcp.rowfiles import OutcomeLine, ResultsWriter, RowOutcome, default_re
 from lynn_mcp.rows import CheckedRow, rejection_outcome
 from lynn_mcp.workflows.report import LoadReport, Tally
 from lynn_mcp.workflows.resume import ChunkState, ResumeState
-from lynn_mcp.workflows.sources import LoadSource
+from lynn_mcp.workflows.sources import MAX_FILE_BYTES, LoadSource
 from lynn_mcp.workflows.waiter import Sleep, WaitPolicy, WaitTimedOut, wait_for_task
 
 __all__ = ["DEFAULT_OPTIONS", "BulkLoad", "ChunkApi", "LoadOptions", "Progress", "RowChecking"]
@@ -90,6 +90,8 @@ class LoadOptions:
     sleep: Sleep = anyio.sleep
     results_path: Path | None = None
     """Default: next to the input file, or a temp file for inline rows."""
+    max_file_bytes: int = MAX_FILE_BYTES
+    """Larger input files are refused before anything is read."""
 
 
 DEFAULT_OPTIONS: Final = LoadOptions()

@@ -25,7 +25,7 @@ from lynn_mcp.rows import HeaderReport, JsonRequestError, TemplateSpec, check_he
 
 __all__ = ["MAX_FILE_BYTES", "LoadSource", "TemplateTarget", "checked_file", "open_source", "template_target"]
 
-MAX_FILE_BYTES: Final = 200 * 1024 * 1024
+MAX_FILE_BYTES: Final = 200_000_000  # LYNN_MAX_FILE_MB's default
 
 
 def checked_file(file_path: str, *, max_bytes: int = MAX_FILE_BYTES) -> tuple[Path, os.stat_result]:
@@ -45,8 +45,9 @@ def checked_file(file_path: str, *, max_bytes: int = MAX_FILE_BYTES) -> tuple[Pa
         raise InvalidArgument(f"file_path {file_path!r} is not a regular file (a directory, device or pipe)")
     if info.st_size > max_bytes:
         raise InvalidArgument(
-            f"file_path {file_path!r} is {info.st_size / 1e6:.0f} MB; the limit is {max_bytes / 1e6:.0f} MB",
-            hint="Split the file into smaller files and load each.",
+            f"file_path {file_path!r} is {info.st_size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB",
+            hint="Split the file into smaller files and load each, or raise LYNN_MAX_FILE_MB"
+            " (a load keeps about 70 bytes per accepted row to find duplicates).",
         )
     if not os.access(path, os.R_OK):
         raise InvalidArgument(f"file_path {file_path!r} is not readable by the server")

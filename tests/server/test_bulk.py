@@ -374,3 +374,33 @@ async def test_upload_campaign_file_checks_the_header_against_a_json_request(
     )
     report = await ok(client, "upload_campaign_file", file_path=str(complete), json_request=body)
     assert (report["state"], report["submitted"], report["accepted"]) == ("Completed", 3, 3)
+
+
+async def test_files_over_lynn_max_file_mb_are_refused_before_anything_is_read(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    big = write_csv(tmp_path / "big.csv", "5697880", 20_000)
+    assert 1_000_000 < big.stat().st_size < 2_000_000
+    cpg = big.with_suffix(".cpg")
+    cpg.write_bytes(big.read_bytes())
+    calls = {
+        "load_campaign_data": {"template_id": SEED_TEMPLATE_ID, "file_path": str(big)},
+        "bulk_set_dnd": {"campaign_id": SEED_CAMPAIGN_ID, "file_path": str(big)},
+        "upload_campaign_file": {"template_id": SEED_TEMPLATE_ID, "file_path": str(cpg)},
+    }
+    async with Client(build_server(sandbox_settings(sandbox, max_file_mb=1))) as client:
+        await ok(client, "list_campaigns")  # the token exchange is not part of what we count
+        httpx2.delete(f"{sandbox.base_url}/sandbox/stats").raise_for_status()
+        for tool, arguments in calls.items():
+            refused = await client.call_tool(tool, arguments)
+            assert refused.is_error, tool
+            text = refused.content[0].text  # type: ignore[union-attr]
+            assert "invalid_argument: file_path" in text, text
+            assert "the limit is 1 MB" in text, text
+            assert "LYNN_MAX_FILE_MB" in text, text
+        assert request_count(sandbox) == 0
+    async with Client(build_server(sandbox_settings(sandbox, max_file_mb=2))) as client:
+        report = await ok(
+            client, "load_campaign_data", template_id=SEED_TEMPLATE_ID, file_path=str(big), dry_run=True
+        )
+        assert report["submitted"] == 20_000
