@@ -23,7 +23,7 @@ Tasks are awaited roughly in the order their chunks were read: a chunk starts po
 `max_in_flight` before it is settled, so at most `max_in_flight` tasks are polled at once. Lynn runs
 a tenant's tasks one after another, so polling far ahead would only ask about tasks not yet started;
 polling one at a time would cost a round trip per chunk in series (with 30 ms to Lynn, 100,000 rows
-took 3x as long as their POSTs; see bench/bulk_load.py --latency-ms). The results file takes blocks
+took 2.8 times as long as the bare POSTs; see bench/bulk_load.py --latency-ms). The results file takes blocks
 in any order, so a task that finishes early settles early; the file buffers the few blocks ahead.
 
 Memory is bounded by `max_in_flight + 1` chunks of rows, `max_pending_tasks` chunks of phones, and
