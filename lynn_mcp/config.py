@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     max_pending_tasks: int = Field(default=16, ge=1, le=64)
     max_file_mb: int = Field(default=200, ge=1, le=10_000)
 
+    @property
+    def max_file_bytes(self) -> int:
+        """LYNN_MAX_FILE_MB in bytes: the largest input file the bulk tools take."""
+        return self.max_file_mb * 1_000_000
+
     @field_validator("base_url")
     @classmethod
     def _strip_base_url(cls, value: str) -> str:

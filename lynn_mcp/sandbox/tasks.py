@@ -91,17 +91,15 @@ def task_records(db: sqlite3.Connection, seq: int, processed: int) -> bytes:
 
 
 _ACCEPTED_RECORD = b'{"row":%d,"Status":"200","message":null}'
+_ACCEPTED_KEPT = CHUNK_MAX * 10  # rows whose accepted-record text is kept for reuse
 _accepted_record_cache: list[bytes] = []
 
 
 def _accepted_records(count: int) -> list[bytes]:
-    """The JSON of rows 1..count as accepted records; rows up to CHUNK_MAX * 10 are kept for reuse."""
+    """The JSON of rows 1..count as accepted records."""
     cache = _accepted_record_cache
-    if len(cache) < min(count, CHUNK_MAX * 10):
-        cache.extend(_ACCEPTED_RECORD % n for n in range(len(cache) + 1, min(count, CHUNK_MAX * 10) + 1))
-    if count <= len(cache):
-        return cache[:count]
-    return cache + [_ACCEPTED_RECORD % n for n in range(len(cache) + 1, count + 1)]
+    cache.extend(_ACCEPTED_RECORD % n for n in range(len(cache) + 1, min(count, _ACCEPTED_KEPT) + 1))
+    return cache[:count] + [_ACCEPTED_RECORD % n for n in range(len(cache) + 1, count + 1)]
 
 
 class TaskWorker:

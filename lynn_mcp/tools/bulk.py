@@ -53,7 +53,7 @@ def load_options(ctx: LynnContext, *, timeout_s: float, dry_run: bool = False) -
         chunk_size=settings.chunk_size,
         max_in_flight=settings.max_in_flight,
         max_pending_tasks=settings.max_pending_tasks,
-        max_file_bytes=settings.max_file_mb * 1_000_000,
+        max_file_bytes=settings.max_file_bytes,
         timeout_s=timeout_s,
         dry_run=dry_run,
     )

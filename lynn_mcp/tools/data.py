@@ -104,7 +104,7 @@ def register(server: MCPServer[object]) -> None:
             json_request=json_request,
             wait=wait,
             progress=progress_of(ctx),
-            max_bytes=state.settings.max_file_mb * 1_000_000,
+            max_bytes=state.settings.max_file_bytes,
         )
 
     @server.tool(annotations=READ)
