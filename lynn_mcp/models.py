@@ -125,6 +125,8 @@ class Task(WireResponse):
     succeeded: int = 0
     failed: int = 0
     message: UntrustedMessage | None = None
+    campaign_id: str | None = None
+    """The campaign the task's rows went to (the template's own one when none was given)."""
     records: list[TaskRecord] = Field(default_factory=list)
     created_at: str | None = None
     updated_at: str | None = None

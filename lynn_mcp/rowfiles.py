@@ -572,7 +572,7 @@ def count_rows(path: str | os.PathLike[str]) -> int:
 
 # --------------------------------------------------------------------------- results file
 
-Outcome = Literal["accepted", "rejected", "unprocessed", "earlier"]
+Outcome = Literal["accepted", "already_in_campaign", "rejected", "unprocessed", "earlier"]
 RESULTS_HEADER: Final = ("row", "phone", "outcome", "status", "reason")
 
 

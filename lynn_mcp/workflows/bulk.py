@@ -9,17 +9,20 @@ Each `prepare_*` validates everything that can be validated before a request exi
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import hashlib
 import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import anyio.to_thread
 
 from lynn_mcp.client import LynnClient
 from lynn_mcp.confirmation import ConfirmationSigner
-from lynn_mcp.errors import InvalidArgument
+from lynn_mcp.errors import InvalidArgument, LynnError
 from lynn_mcp.models import DndContactRow, Task, TaskRef
 from lynn_mcp.rowfiles import RowFileError, iter_file_rows
 from lynn_mcp.rows import DND_FIELDS, DndRowChecker, RowChecker, guess_phone_column
@@ -125,13 +128,33 @@ async def prepare_campaign_data_load(
         RowChecker(target.spec),
         fingerprint=load_fingerprint,
         signer=signer,
-        options=options,
+        options=dataclasses.replace(options, probe_first_chunk=target.header is None),
         resume=_resume_state(signer, resume, load_fingerprint),
         progress=progress,
     )
     if target.header is not None and target.header.unknown:
         load.notes.append(" ".join(target.header.messages()))
+    if target.header is None and options.dry_run:
+        load.notes.append(HEADER_NOT_CHECKED)
+    if target.campaign_id is None and client is not None:
+        load.describe_campaign = functools.partial(_template_campaign_sentence, client)
     return load
+
+
+HEADER_NOT_CHECKED: Final = (
+    "Header not checked: without json_request the template's columns are unknown, so only phones and "
+    "duplicates were checked, and Lynn may still reject every row whose columns differ from its "
+    "template. Pass the template's Json Request as json_request to check the header before sending."
+)
+
+
+async def _template_campaign_sentence(client: LynnClient, campaign_id: str) -> str:
+    """Where rows sent without a campaign_id went: the template's own campaign, named."""
+    try:
+        name = f'"{(await client.get_campaign(campaign_id)).name}" '
+    except LynnError:  # the load is done; a failed lookup only makes the sentence shorter
+        name = ""
+    return f"No campaign_id was given: the rows went to the template's own campaign {name}({campaign_id})."
 
 
 def _dnd_identifier_column(source: LoadSource) -> str:

@@ -1,5 +1,6 @@
 """The bulk engine: validate rows while streaming them, send chunks with a bounded number in flight,
-wait for each chunk's task, and account for every row (accepted, rejected or unprocessed).
+wait for each chunk's task, and account for every row (accepted, already in the campaign, rejected or
+unprocessed).
 
 Chunks are numbered over the rows that pass the local checks, so the same source, template and
 chunk size always give the same chunks: that is what lets a resume handle name them.
@@ -9,8 +10,17 @@ Sending one chunk (at most `max_attempts` POSTs):
 - no answer after sending (timeout, dropped connection) or a 5xx: the outcome is unknown, so the
   chunk is sent again and its `409` (already a record of the campaign) rows count as accepted by the
   earlier attempt: never lost, never counted twice. A pre-existing record of the campaign in such a
-  chunk is indistinguishable and is counted as accepted too (documented limitation).
+  chunk is indistinguishable and is counted as accepted too (documented limitation). Elsewhere a
+  `409` row counts as `already_in_campaign` (a re-run without resume, rows loaded before).
 - any other refusal (400, 401, 403, 404): the load stops; nothing more is sent.
+
+Once anything may have reached Lynn, every way a load ends is a report (never a bare error): a
+refusal, a file that changed or could not be read further, a timeout, a cancellation. Rows never
+sent are `unprocessed` and the report carries a resume handle. A file that changes while it is read
+stops the load before the next chunk is sent (its size, times and inode are compared per chunk), and
+rows never read are reported as `unread`. If the first chunk settled in a call has every row
+rejected by Lynn for one and the same reason (a header the template does not have, typically), the
+load stops there instead of sending the rest.
 
 Two bounds, because a POST and a task are different costs:
 - `max_in_flight` chunks are being POSTed at once; each holds its rows for a possible re-send.
@@ -36,7 +46,7 @@ import contextlib
 import gc
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Protocol
@@ -47,9 +57,9 @@ import anyio.lowlevel
 from lynn_mcp.confirmation import ConfirmationSigner
 from lynn_mcp.errors import LynnError, RateLimited, Timeout, UpstreamUnavailable
 from lynn_mcp.models import Task, TaskRecord, TaskRef
-from lynn_mcp.rowfiles import OutcomeLine, ResultsWriter, RowOutcome, default_results_path
+from lynn_mcp.rowfiles import OutcomeLine, ResultsWriter, RowFileError, RowOutcome, default_results_path
 from lynn_mcp.rows import CheckedRow, rejection_outcome
-from lynn_mcp.workflows.report import LoadReport, Tally
+from lynn_mcp.workflows.report import ALREADY_IN_CAMPAIGN, LoadReport, Tally, cap_message
 from lynn_mcp.workflows.resume import ChunkState, ResumeState
 from lynn_mcp.workflows.sources import MAX_FILE_BYTES, LoadSource
 from lynn_mcp.workflows.waiter import Sleep, WaitPolicy, WaitTimedOut, wait_for_task
@@ -61,6 +71,9 @@ MAX_RETRY_AFTER_S: Final = 60.0
 # Reading and checking rows is synchronous; handing the event loop back this often keeps answers to
 # POSTs and polls flowing while a chunk is built (1,000 rows take a few milliseconds to check).
 ROWS_BETWEEN_PAUSES: Final = 250
+# A chunk at least this large whose every row Lynn rejects for one reason stops the load (the rest of
+# the file would be rejected the same way); smaller chunks prove too little.
+UNIFORM_REJECTION_MIN_ROWS: Final = 10
 _EARLIER_ATTEMPT: Final = "accepted by an earlier attempt whose answer was lost"
 
 
@@ -92,6 +105,9 @@ class LoadOptions:
     """Default: next to the input file, or a temp file for inline rows."""
     max_file_bytes: int = MAX_FILE_BYTES
     """Larger input files are refused before anything is read."""
+    probe_first_chunk: bool = False
+    """Send the first chunk alone and wait for its task before sending more: for loads whose header
+    could not be checked against the template, so a header Lynn rejects costs one chunk, not many."""
 
 
 DEFAULT_OPTIONS: Final = LoadOptions()
@@ -143,16 +159,25 @@ class BulkLoad:
             bytearray(self.previous.chunks),
             self.previous.earlier_accepted,
             self.previous.earlier_rejected.copy(),
+            self.previous.earlier_already_in_campaign,
         )
         self.tally = Tally()
         self.tally.accepted = self.previous.earlier_accepted
+        self.tally.already_in_campaign = self.previous.earlier_already_in_campaign
         self.tally.rejected_by_reason.update(self.previous.earlier_rejected)
         self.report: LoadReport | None = None
         self.notes: list[str] = []
         """Sentences added to the report's message (e.g. ignored columns)."""
         self.sent_rows = 0
+        self.describe_campaign: Callable[[str], Awaitable[str | None]] | None = None
+        """Set to name the campaign in the report (for loads that did not say which one)."""
         self._stop_reason: str | None = None
+        self._stop_hint: str | None = None
         self._fatal: LynnError | None = None
+        self._reached_lynn = False  # a POST was answered, or may have been received
+        self._rows_read = 0
+        self._unread_reason: str | None = None  # why rows after `_rows_read` were never read
+        self._settled_chunks = 0
         self._last_progress = -1.0
         self._progress_lock = anyio.Lock()
         self._writer: ResultsWriter | None = None
@@ -187,6 +212,10 @@ class BulkLoad:
                     if block.index is None or self._skip(block):
                         self._settle_unsent(block)
                         continue
+                    if self.source.changed():
+                        self._stop_file_changed()
+                        self._settle_unsent(block)
+                        continue
                     waiting = block
                     await pending.acquire()
                     await posting.acquire()
@@ -202,6 +231,8 @@ class BulkLoad:
                     group.start_soon(self._run_chunk, block, _Slots(posting, pending), poll_after, settled)
                     earlier_settled.append(settled)
                     await self._emit_progress()
+                    if self.options.probe_first_chunk and self._settled_chunks == 0:
+                        await settled.wait()
         except BaseException:
             # Cancelled (or a bug): account for every row before the error goes on, so `report`
             # and the results file stay consistent. Only synchronous work happens here, and a
@@ -213,18 +244,40 @@ class BulkLoad:
                 self._finish(blocks, started)
             raise
         report = self._finish(blocks, started)
-        if self._fatal is not None and not isinstance(self._fatal, _GaveUp) and self._confirmed_chunks == 0:
-            raise self._fatal  # refused outright (unknown template, bad campaign...): a plain error
+        if self._fatal is not None and not isinstance(self._fatal, _GaveUp) and not self._reached_lynn:
+            raise self._fatal  # refused outright, nothing sent (unknown template...): a plain error
+        if self.describe_campaign is not None and report.campaign_id is not None:
+            report = self.report = await self._with_campaign_named(report, self.describe_campaign)
         await self._emit_progress()
         return report
 
+    async def _with_campaign_named(
+        self, report: LoadReport, describe: Callable[[str], Awaitable[str | None]]
+    ) -> LoadReport:
+        assert report.campaign_id is not None
+        sentence = await describe(report.campaign_id)
+        if sentence is None:
+            return report
+        message = " ".join(part for part in (sentence, report.message) if part)
+        return report.model_copy(update={"message": cap_message(message)})
+
     # -- reading --------------------------------------------------------------------------------
 
-    def _blocks(self) -> Iterator[_Block | _Pause]:
+    def _blocks(self) -> Generator[_Block | _Pause, None, None]:
         """Blocks in row order; each (but the last) ends with a full chunk of rows to send.
 
-        `_PAUSE` comes between them every `ROWS_BETWEEN_PAUSES` rows (a chance to yield).
+        `_PAUSE` comes between them every `ROWS_BETWEEN_PAUSES` rows (a chance to yield). Reading
+        stops early when the file cannot be read further or holds more rows than were counted.
         """
+        rows = iter(self.source.rows)
+        try:
+            yield from self._blocks_of(rows)
+        finally:
+            close = getattr(rows, "close", None)  # a generator holding the file open
+            if close is not None:
+                close()
+
+    def _blocks_of(self, rows: Iterator[tuple[int, Mapping[str, str]]]) -> Iterator[_Block | _Pause]:
         size = self.options.chunk_size
         index = 0
         payload: list[dict[str, str]] = []
@@ -232,7 +285,19 @@ class BulkLoad:
         check = self.checker.check
         reject = self.tally.reject
         until_pause = ROWS_BETWEEN_PAUSES
-        for row_no, row in self.source.rows:
+        total = self.source.total
+        while True:
+            try:
+                row_no, row = next(rows)
+            except StopIteration:
+                break
+            except RowFileError as exc:
+                self._stop_unreadable(str(exc))
+                break
+            if row_no > total:  # more rows than were counted: the file grew since
+                self._stop_file_changed()
+                break
+            self._rows_read = row_no
             checked = check(row_no, row)
             if checked.reason is None:
                 assert checked.data is not None  # an accepted row has its data
@@ -325,14 +390,15 @@ class BulkLoad:
                 continue
             except (Timeout, UpstreamUnavailable) as exc:
                 # A 5xx had no side effect at the sandbox, but in general its outcome is unknown.
-                block.uncertain = True
+                block.uncertain = self._reached_lynn = True
                 last_error = exc
                 await options.sleep(_backoff(attempt))
                 continue
             except anyio.get_cancelled_exc_class():
-                block.uncertain = True  # the request may already be at Lynn
+                block.uncertain = self._reached_lynn = True  # the request may already be at Lynn
                 raise
-            block.uncertain = True  # the task exists now: until it finishes, its rows are in doubt
+            # The task exists now: until it finishes, its rows are in doubt.
+            block.uncertain = self._reached_lynn = True
             block.payload = None
             slots.release_posting()
             self.sent_rows += len(payload)
@@ -355,7 +421,7 @@ class BulkLoad:
             range(1, len(rows) + 1)
         )
         outcomes: list[OutcomeLine] = list(block.local)
-        accepted = 0
+        accepted = already = 0
         rejected: dict[str, int] = {}
         missing = 0
         if in_order and all(record.status == "200" for record in records):  # the usual chunk
@@ -378,25 +444,72 @@ class BulkLoad:
                 if status == "200":
                     accepted += 1
                     append((row_no, phone, "accepted", "200", ""))
-                elif status == "409" and resent:
+                elif status == ALREADY_IN_CAMPAIGN and resent:
                     accepted += 1
                     append(RowOutcome(row_no, phone, "accepted", status, _EARLIER_ATTEMPT))
+                elif status == ALREADY_IN_CAMPAIGN:
+                    already += 1
+                    append(RowOutcome(row_no, phone, "already_in_campaign", status, record.message or ""))
                 else:
                     rejected[status] = rejected.get(status, 0) + 1
                     self.tally.reject(row_no, status, record.message)
                     append(RowOutcome(row_no, phone, "rejected", status, record.message or ""))
         self.tally.accepted += accepted
+        self.tally.already_in_campaign += already
         self.tally.unprocessed += missing
+        if self.tally.campaign_id is None:
+            self.tally.campaign_id = task.campaign_id
         if missing:
             self.next_state.set(block.index, ChunkState.UNKNOWN)
         else:
             self.next_state.set(block.index, ChunkState.CONFIRMED)
             self._confirmed_chunks += 1
             self.next_state.earlier_accepted += accepted
+            self.next_state.earlier_already_in_campaign += already
             self.next_state.earlier_rejected.update(rejected)
+        if self._settled_chunks == 0:
+            self._stop_if_uniformly_rejected(records, len(rows))
+        self._settled_chunks += 1
         if self._writer is not None:
             self._writer.add(outcomes)
         block.settled = True
+
+    def _stop_if_uniformly_rejected(self, records: list[TaskRecord], rows: int) -> None:
+        """Stop sending when Lynn rejected a whole chunk for one reason: the rest of the file would
+        meet the same fate (typically a header that is not the template's columns)."""
+        if rows < UNIFORM_REJECTION_MIN_ROWS or len(records) != rows:
+            return
+        reasons = {(record.status, record.message) for record in records}
+        if len(reasons) != 1:
+            return
+        status, message = reasons.pop()
+        if status != "400":
+            return
+        said = f" ({message})" if message else ""
+        self._stop_reason = self._stop_reason or (
+            f"Lynn rejected all {rows} rows of the first chunk for the same reason{said}; the rest "
+            "was not sent"
+        )
+        self._stop_hint = (
+            "If the file's header differs from the template's columns, pass column_map (file header "
+            "-> template column) or the template's json_request and start the load again without "
+            "resume (no row of it was accepted)."
+        )
+
+    def _stop_file_changed(self) -> None:
+        self._stop_unread("the file changed while it was being loaded")
+        self._stop_hint = (
+            "Rows read before the change were sent as they were. The resume handle works only with the "
+            "file as it was when the load started; to load the file as it is now, start a new load "
+            "(rows the campaign already holds come back as already_in_campaign)."
+        )
+
+    def _stop_unreadable(self, detail: str) -> None:
+        self._stop_unread(f"the file could not be read after row {self._rows_read}: {detail}")
+
+    def _stop_unread(self, reason: str) -> None:
+        self._unread_reason = self._unread_reason or reason
+        self._stop_reason = self._stop_reason or reason
 
     def _settle_unsent(self, block: _Block) -> None:
         """A block not sent in this call: confirmed earlier, dry run, or unprocessed."""
@@ -417,13 +530,17 @@ class BulkLoad:
             self._writer.add(outcomes)
         block.settled = True
 
-    def _finish(self, blocks: Iterator[_Block | _Pause], started: float) -> LoadReport:
-        """Drain unread rows as unprocessed, close the results file and build the report."""
+    def _finish(self, blocks: Generator[_Block | _Pause, None, None], started: float) -> LoadReport:
+        """Read the remaining rows as unprocessed (unless the file is no longer the one counted),
+        close the results file and build the report."""
         if self.report is not None:
             return self.report
-        for block in blocks:
-            if isinstance(block, _Block):
-                self._settle_unsent(block)
+        if self._unread_reason is None:
+            for block in blocks:
+                if isinstance(block, _Block):
+                    self._settle_unsent(block)
+        blocks.close()
+        self._settle_unread()
         path: str | None = None
         if self._writer is not None:
             self._writer.close(expected_rows=self.source.total)
@@ -439,8 +556,10 @@ class BulkLoad:
         else:
             state = "Completed" if tally.unprocessed == 0 else "Incomplete"
             if self._stop_reason is not None:
-                sentences.append(f"Stopped: {self._stop_reason}")
-            if tally.unprocessed:
+                sentences.append(f"Stopped: {self._stop_reason.rstrip('.')}.")
+            if self._stop_hint is not None:
+                sentences.append(self._stop_hint)
+            elif tally.unprocessed:
                 sentences.append("Call again with the same arguments and resume to finish.")
         message = " ".join(sentences) or None
         self.report = tally.report(
@@ -452,6 +571,16 @@ class BulkLoad:
             message=message,
         )
         return self.report
+
+    def _settle_unread(self) -> None:
+        """Rows the load never read (the file changed or broke): unprocessed, phone unknown."""
+        unread = range(self._rows_read + 1, self.source.total + 1)
+        if not unread or self._unread_reason is None:
+            return
+        self.tally.unprocessed += len(unread)
+        if self._writer is not None:
+            note = f"not read: {self._unread_reason}"
+            self._writer.add([RowOutcome(row_no, "", "unprocessed", "unread", note) for row_no in unread])
 
     async def _emit_progress(self) -> None:
         """Progress = rows settled so far, of the total; strictly increasing, one sender at a time."""

@@ -24,7 +24,7 @@ from lynn_mcp.errors import InvalidArgument
 __all__ = ["ChunkState", "ResumeState", "fingerprint"]
 
 _PURPOSE: Final = "lynn-mcp resume v1"
-_VERSION: Final = 1
+_VERSION: Final = 2  # 2: counts carry "d", the rows already in the campaign
 _FINGERPRINT_BYTES: Final = 16
 MAX_HANDLE_CHARS: Final = 4096
 
@@ -55,6 +55,7 @@ class ResumeState:
     chunks: bytearray = field(default_factory=bytearray)
     earlier_accepted: int = 0
     earlier_rejected: Counter[str] = field(default_factory=Counter)
+    earlier_already_in_campaign: int = 0
 
     def state(self, index: int) -> ChunkState:
         return ChunkState(self.chunks[index]) if index < len(self.chunks) else ChunkState.PENDING
@@ -65,10 +66,10 @@ class ResumeState:
         self.chunks[index] = state
 
     def seal(self, signer: ConfirmationSigner) -> str:
-        counts = json.dumps(
-            {"a": self.earlier_accepted, "r": dict(self.earlier_rejected)}, separators=(",", ":")
-        )
-        body = zlib.compress(counts.encode() + b"\n" + bytes(self.chunks), 9)
+        counts = {"a": self.earlier_accepted, "r": dict(self.earlier_rejected)}
+        counts["d"] = self.earlier_already_in_campaign
+        text = json.dumps(counts, separators=(",", ":"))
+        body = zlib.compress(text.encode() + b"\n" + bytes(self.chunks), 9)
         return signer.seal(_PURPOSE, bytes([_VERSION]) + self.fingerprint + body)
 
     @classmethod
@@ -94,6 +95,7 @@ class ResumeState:
                 bytearray(chunks),
                 int(counts["a"]),
                 Counter({str(k): int(v) for k, v in counts["r"].items()}),
+                int(counts["d"]),
             )
             for value in state.chunks:
                 ChunkState(value)

@@ -54,6 +54,10 @@ def checked_file(file_path: str, *, max_bytes: int = MAX_FILE_BYTES) -> tuple[Pa
     return path.resolve(), info
 
 
+def _stat_key(info: os.stat_result) -> tuple[int, int, int, int]:
+    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
+
+
 @dataclass(frozen=True, slots=True)
 class LoadSource:
     """Rows to load, how many, and an identity a resume handle binds (path+size+mtime or a hash)."""
@@ -62,6 +66,17 @@ class LoadSource:
     total: int
     path: Path | None
     identity: str
+    stat_key: tuple[int, int, int, int] | None = None
+    """The file's size, times and inode when it was counted."""
+
+    def changed(self) -> bool:
+        """True when the file is no longer the one that was counted (one stat call)."""
+        if self.path is None or self.stat_key is None:
+            return False
+        try:
+            return _stat_key(self.path.stat()) != self.stat_key
+        except OSError:
+            return True
 
 
 async def open_source(
@@ -90,7 +105,9 @@ async def open_source(
         raise InvalidArgument(str(exc)) from None
     if total == 0:
         raise InvalidArgument(f"{path.name} has a header but no data rows")
-    return LoadSource(source, total, path, f"file:{path}|{info.st_size}|{info.st_mtime_ns}")
+    return LoadSource(
+        source, total, path, f"file:{path}|{info.st_size}|{info.st_mtime_ns}", stat_key=_stat_key(info)
+    )
 
 
 @dataclass(frozen=True, slots=True)
