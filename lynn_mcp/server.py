@@ -12,6 +12,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import Tool as MCPTool
 
 from lynn_mcp import __version__
+from lynn_mcp.argument_check import UnknownArguments
 from lynn_mcp.audit import AuditTrail
 from lynn_mcp.client import LynnClient
 from lynn_mcp.config import Settings
@@ -129,6 +130,7 @@ def build_server(
 
     disabled: dict[str, str] = {}
     audit = AuditTrail(settings.audit_log)
+    argument_check = UnknownArguments()
     if settings.log_level != "DEBUG":
         # MCPServer sends INFO logs to stderr, and httpx2 logs every request at INFO (~0.2 ms a
         # call; URLs carry tenant and ids). The client's own DEBUG line per operation says the same.
@@ -140,7 +142,7 @@ def build_server(
         lifespan=lifespan,
         log_level=settings.log_level,
         # Audit outermost, so its line carries the coded error text the agent saw.
-        middleware=[audit, ToolErrorCodes(disabled)],
+        middleware=[audit, ToolErrorCodes(disabled), argument_check],
         request_state_security=request_state_security(settings),
     )
     # The SDK has no public, synchronous view of registered tools; its tool manager is the one.
@@ -163,6 +165,7 @@ def build_server(
         tool.parameters = compact_schema(tool.parameters)
         if tool.output_schema is not None:
             tool.output_schema = guaranteed_fields_only(compact_schema(tool.output_schema))
+        argument_check.parameters[tool.name] = frozenset(tool.parameters.get("properties", {}))
     register_prompts(server)
     register_resources(server)
     return server

@@ -177,9 +177,10 @@ async def test_add_campaign_data_reports_failed_rows(client: Client) -> None:
     task = await wait_task(
         client, await ok(client, "add_campaign_data", template_id=SEED_TEMPLATE_ID, rows=rows)
     )
-    assert (task["submitted"], task["accepted"], task["rejected"]) == (3, 1, 2)
-    assert task["rejected_by_reason"] == {"400": 1, "409": 1}
-    assert [e.split(":")[0] for e in task["examples"]] == ["row 2", "row 3"]
+    assert (task["submitted"], task["accepted"], task["rejected"]) == (3, 1, 1)
+    assert task["already_in_campaign"] == 1, "row 3 repeats row 1's phone, which the campaign now holds"
+    assert task["rejected_by_reason"] == {"400": 1}
+    assert [e.split(":")[0] for e in task["examples"]] == ["row 2"]
 
 
 async def test_upload_campaign_file(client: Client, tmp_path: Path) -> None:
