@@ -8,7 +8,9 @@ Lynn client has its own credentials and headers). Layers, outermost first:
 
 1. CORS, only when `LYNN_ALLOWED_ORIGINS` lists browser origins; otherwise no CORS header is ever sent.
 2. `BearerGuard` (when `LYNN_HTTP_TOKEN` is set): 401 without the right bearer.
-3. The SDK's transport: Host allowlist (421), Origin allowlist (403), body cap (413), JSON only.
+3. `CaseInsensitiveHost`: Host and Origin lower-cased (names are case-insensitive; the SDK's
+   allowlist compares exact strings, so `LOCALHOST:8000` was refused as a foreign host).
+4. The SDK's transport: Host allowlist (421), Origin allowlist (403), body cap (413), JSON only.
 """
 
 from __future__ import annotations
@@ -53,6 +55,26 @@ class BearerGuard:
         await self._app(scope, receive, send)
 
 
+class CaseInsensitiveHost:
+    """Lower-cases the Host and Origin headers, so the allowlists see one spelling of each name."""
+
+    _NAMES = (b"host", b"origin")
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = scope.get("headers") or []
+            scope = {
+                **scope,
+                "headers": [
+                    (name, value.lower() if name in self._NAMES else value) for name, value in headers
+                ],
+            }
+        await self._app(scope, receive, send)
+
+
 def security_for(settings: Settings, host: str, port: int) -> TransportSecuritySettings:
     """Host/Origin allowlists: the bound address and localhost names, plus LYNN_ALLOWED_ORIGINS."""
     hosts = {f"{host}:{port}", f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
@@ -79,6 +101,7 @@ def build_http_app(server: MCPServer[Any], settings: Settings, *, host: str, por
         transport_security=security_for(settings, host, port),
         host=host,
     )
+    app = CaseInsensitiveHost(app)
     if settings.http_token is not None:
         app = BearerGuard(app, settings.http_token.get_secret_value())
     browser_origins = split_names(settings.allowed_origins)

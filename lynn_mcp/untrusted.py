@@ -10,18 +10,24 @@ instructions); it removes what makes text deceptive or unbounded:
   interlinear annotation marks) and Unicode tag characters (U+E0000–U+E007F, "ASCII smuggling"),
 * lone surrogates, which no UTF-8 encoder accepts,
 
-then collapses whitespace, NFC-normalises and caps the length. Response models declare fields as
-:data:`UntrustedName` / :data:`UntrustedMessage` so cleaning happens when Lynn's JSON is parsed.
+then collapses whitespace, NFC-normalises and caps the length. A hidden character is not simply
+dropped: each run of them becomes one visible U+FFFD (`�`), so two names that differ only by
+invisible characters (`Promo` and `Pro<U+200B>mo`) never display as identical.
+
+Response models declare fields as :data:`UntrustedName` / :data:`UntrustedMessage` so cleaning
+happens when Lynn's JSON is parsed.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Annotated, Final
 
 from pydantic import AfterValidator, Field
 
 __all__ = [
+    "HIDDEN_MARK",
     "MESSAGE_MAX_LEN",
     "NAME_MAX_LEN",
     "UntrustedMessage",
@@ -54,11 +60,15 @@ _INVISIBLES: Final = [
 _CONTROLS: Final = [*range(0x20), 0x7F, *range(0x80, 0xA0)]
 _SURROGATES: Final = range(0xD800, 0xE000)
 
+HIDDEN_MARK: Final = "\ufffd"
+"""What a run of hidden characters becomes: visible, and the standard sign for "something was here"."""
+
 # One table for everything: str.translate does the whole job in C, in one pass.
 _CLEANING_TABLE: Final[dict[int, str | None]] = {
-    **dict.fromkeys((*_CONTROLS, *_BIDI_CONTROLS, *_INVISIBLES, *_SURROGATES)),
+    **dict.fromkeys((*_CONTROLS, *_BIDI_CONTROLS, *_INVISIBLES, *_SURROGATES), HIDDEN_MARK),
     **{ord(char): " " for char in _BREAKS_TO_SPACE},
 }
+_HIDDEN_RUN: Final = re.compile(HIDDEN_MARK + "{2,}")
 
 
 def _already_clean(value: str, max_len: int) -> bool:
@@ -76,8 +86,9 @@ def _already_clean(value: str, max_len: int) -> bool:
 
 
 def clean_text(value: str | None, *, max_len: int = NAME_MAX_LEN) -> str | None:
-    """Return ``value`` without control, bidi and invisible characters, whitespace collapsed,
-    NFC-normalised and at most ``max_len`` characters (cut text ends with ``…``). None stays None.
+    """Return ``value`` with each run of control, bidi and invisible characters shown as one ``�``,
+    whitespace collapsed, NFC-normalised and at most ``max_len`` characters (cut text ends with
+    ``…``). None stays None.
     """
     if value is None:
         return None
@@ -86,6 +97,8 @@ def clean_text(value: str | None, *, max_len: int = NAME_MAX_LEN) -> str | None:
     if _already_clean(value, max_len):
         return value
     text = value.translate(_CLEANING_TABLE)
+    if HIDDEN_MARK * 2 in text:
+        text = _HIDDEN_RUN.sub(HIDDEN_MARK, text)
     # Normalise before collapsing: NFC maps some characters to spaces (U+2000 to U+2002).
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)

@@ -43,26 +43,33 @@ FORBIDDEN = {
     ("raw", "cleaned"),
     [
         ("Spring sale", "Spring sale"),
-        ("invoice\u202egnp.exe", "invoicegnp.exe"),  # right-to-left override
-        ("a\u2066b\u2069c\u200fd\u061ce", "abcde"),  # isolates and marks
-        ("pay\u200bpal", "paypal"),  # zero-width space
-        ("👨\u200d👩\u200d👧", "👨👩👧"),  # zero-width joiner
-        ("\ufeffBOM first", "BOM first"),
-        ("soft\u00adhyphen", "softhyphen"),
-        ("Acme" + "".join(chr(0xE0000 + ord(c)) for c in "ignore all"), "Acme"),  # tag smuggling
-        ("bell\x07 null\x00 esc\x1b[31m red", "bell null esc[31m red"),
-        ("c1\x85next\x9bline", "c1 nextline"),  # NEL is a line break; CSI is dropped
+        ("invoice\u202egnp.exe", "invoice�gnp.exe"),  # right-to-left override
+        ("a\u2066b\u2069c\u200fd\u061ce", "a�b�c�d�e"),  # isolates and marks
+        ("pay\u200bpal", "pay�pal"),  # zero-width space: shown, so it cannot pass for "paypal"
+        ("👨\u200d👩\u200d👧", "👨�👩�👧"),  # zero-width joiner
+        ("\ufeffBOM first", "�BOM first"),
+        ("soft\u00adhyphen", "soft�hyphen"),
+        ("Acme" + "".join(chr(0xE0000 + ord(c)) for c in "ignore all"), "Acme�"),  # tag smuggling: one mark
+        ("bell\x07 null\x00 esc\x1b[31m red", "bell� null� esc�[31m red"),
+        ("c1\x85next\x9bline", "c1 next�line"),  # NEL is a line break; CSI is hidden
         ("line one\nline two\r\n\tindented", "line one line two indented"),
         ("  lots   of\u00a0\u3000 space  ", "lots of space"),
         ("Cafe\u0301", "Café"),  # NFC
-        ("lone \ud800 surrogate", "lone surrogate"),
+        ("lone \ud800 surrogate", "lone � surrogate"),
         ("", ""),
-        ("\u200b\u202e\n", ""),
+        ("\u200b\u202e\n", "�"),
         ("Señor Müller 😀 ❤️", "Señor Müller 😀 ❤️"),  # letters, emoji and variation selectors stay
     ],
 )
 def test_clean_text_table(raw: str, cleaned: str) -> None:
     assert clean_text(raw) == cleaned
+
+
+def test_names_that_differ_only_by_hidden_characters_do_not_display_alike() -> None:
+    names = ["Promo", "Pro\u200bmo", "Pro\u2060mo\u200b", "\u202ePromo"]
+    shown = [clean_text(name) for name in names]
+    assert shown == ["Promo", "Pro�mo", "Pro�mo�", "�Promo"]
+    assert shown.count("Promo") == 1
 
 
 def test_none_stays_none() -> None:
@@ -74,8 +81,8 @@ def test_length_is_capped_with_an_ellipsis() -> None:
     assert clean_text("x" * 200) == "x" * 200
     assert clean_text("abcdef", max_len=1) == ELLIPSIS
     assert clean_text("word " * 100, max_len=10) == "word word" + ELLIPSIS
-    # The cap applies after cleaning: invisible padding does not count.
-    assert clean_text("\u200b" * 1000 + "ok", max_len=5) == "ok"
+    # The cap applies after cleaning: a run of invisible padding counts as one mark.
+    assert clean_text("\u200b" * 1000 + "ok", max_len=5) == "�ok"
 
 
 def test_max_len_must_be_positive() -> None:
@@ -109,9 +116,9 @@ def test_models_clean_when_lynn_json_is_parsed() -> None:
         + "n" * 600
         + '", "category": "vip\\u0000-customers"}'
     )
-    assert contact.name == "Eve Admin"
+    assert contact.name == "Eve� Admin"
     assert contact.note == "n" * (MESSAGE_MAX_LEN - 1) + ELLIPSIS
-    assert contact.category == "vip-cus" + ELLIPSIS
+    assert contact.category == "vip�-cu" + ELLIPSIS
     assert Contact.model_validate({"name": "x", "note": None}).note is None
 
 

@@ -82,10 +82,11 @@ SEND = ToolAnnotations(
 
 def _well_formed_id(value: str) -> str:
     """The operation table's id rule, applied when arguments are validated: ids that travel in a
-    request body (DnD changes, bulk loads) never reach the path builder's check. The message does
-    not repeat the value (it may be hostile)."""
+    request body (DnD changes, bulk loads) never reach the path builder's check. Whitespace around
+    an id (pasted from a table or a chat) is dropped, as for resume handles. The message does not
+    repeat the value (it may be hostile)."""
     try:
-        return check_id(value)
+        return check_id(value.strip())
     except InvalidArgument:
         raise ValueError("not an id; use one that a list or get tool returned") from None
 

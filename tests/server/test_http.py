@@ -189,6 +189,16 @@ def test_foreign_host_and_origin_are_rejected(http_server: HttpServer, bearer: s
     assert "access-control-allow-origin" not in local.headers  # no CORS without LYNN_ALLOWED_ORIGINS
 
 
+def test_host_and_origin_names_are_case_insensitive(http_server: HttpServer, bearer: str) -> None:
+    """`LOCALHOST:port` is the same host as `localhost:port`; a foreign name stays foreign in any case."""
+    auth = f"Bearer {bearer}"
+    port = http_server.port
+    assert post(http_server, Authorization=auth, Host=f"LOCALHOST:{port}").status_code == 200
+    assert post(http_server, Authorization=auth, Host=f"LocalHost:{port}").status_code == 200
+    assert post(http_server, Authorization=auth, Origin=f"HTTP://LOCALHOST:{port}").status_code == 200
+    assert post(http_server, Authorization=auth, Host=f"EVIL.example:{port}").status_code == 421
+
+
 def test_no_cors_preflight_answer_without_allowed_origins(http_server: HttpServer) -> None:
     preflight = httpx2.options(
         f"{http_server.url}/mcp",
