@@ -46,6 +46,7 @@ import anyio.lowlevel
 
 from lynn_mcp.confirmation import ConfirmationSigner
 from lynn_mcp.errors import LynnError, RateLimited, Timeout, UpstreamUnavailable
+from lynn_mcp.file_access import USER_FILES, FileAccess
 from lynn_mcp.models import Task, TaskRecord, TaskRef
 from lynn_mcp.rowfiles import OutcomeLine, ResultsWriter, RowOutcome, default_results_path
 from lynn_mcp.rows import CheckedRow, rejection_outcome
@@ -92,6 +93,8 @@ class LoadOptions:
     """Default: next to the input file, or a temp file for inline rows."""
     max_file_bytes: int = MAX_FILE_BYTES
     """Larger input files are refused before anything is read."""
+    file_access: FileAccess = USER_FILES
+    """Which files may be read (LYNN_FILE_ROOT); the tools pass the server's, this is stdio's default."""
 
 
 DEFAULT_OPTIONS: Final = LoadOptions()
