@@ -363,18 +363,18 @@ def secret_attempts(secrets_dir: Path) -> Iterator[tuple[str, dict[str, Any]]]:
 async def test_http_without_a_root_refuses_every_file_path_and_quotes_no_file(
     http_without_root: HttpServer, http_dirs: dict[str, Path], mode: str
 ) -> None:
-    assert "LYNN_FILE_ROOT is not set" in http_without_root.stderr_path.read_text(errors="replace")
     async with http_client(http_without_root, mode) as client:
         for tool, args in secret_attempts(http_dirs["secrets"]):
             refused = await client.call_tool(tool, args)
             text = " ".join(getattr(block, "text", "") for block in refused.content)
+            assert SECRET not in text, (tool, args)
             assert code_of(refused) == "forbidden", (tool, args, text)
             assert "LYNN_FILE_ROOT" in text
-            assert SECRET not in text
         phone = {"auto": "56977200001", "legacy": "56977200002"}[mode]  # one sandbox serves both eras
         rows = [dict.fromkeys(SEED_TEMPLATE_COLUMNS, "x") | {"Phone": phone}]
         inline = await ok(client, "load_campaign_data", template_id=SEED_TEMPLATE_ID, rows=rows)
         assert inline["accepted"] == 1
+    assert "LYNN_FILE_ROOT is not set" in http_without_root.stderr_path.read_text(errors="replace")
 
 
 async def test_http_with_a_root_reads_under_it_only_and_quotes_no_outside_file(
@@ -387,8 +387,8 @@ async def test_http_with_a_root_reads_under_it_only_and_quotes_no_outside_file(
         for tool, args in attempts:
             refused = await client.call_tool(tool, args)
             text = " ".join(getattr(block, "text", "") for block in refused.content)
+            assert SECRET not in text, (tool, args)
             assert code_of(refused) == "forbidden", (tool, args, text)
             assert f"is outside LYNN_FILE_ROOT {root}" in text
-            assert SECRET not in text
         report = await ok(client, "load_campaign_data", **arguments("load_campaign_data", "data.csv"))
         assert report["submitted"] == 2
