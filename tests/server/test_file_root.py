@@ -228,6 +228,9 @@ async def test_errors_name_the_absolute_path_tried(
                     refused = await client.call_tool(tool, arguments(tool, file_path))
                     assert code_of(refused) == "invalid_argument"
                     assert f"file_path {absolute} does not exist" in text_of(refused), text_of(refused)
+                nul = await client.call_tool(tool, arguments(tool, "data\x00.csv"))
+                assert code_of(nul) == "invalid_argument"  # was internal_error: "embedded null byte"
+                assert "file_path contains a NUL character" in text_of(nul)
 
 
 async def test_over_stdio_without_a_root_any_readable_file_loads(
