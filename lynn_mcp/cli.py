@@ -109,7 +109,7 @@ def serve(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         register_secret(secret)
     _skip_sdk_logging_setup()
     try:
-        server = build_server(settings)
+        server = build_server(settings, served_over="http" if args.http else "stdio")
     except ConfigError as exc:
         return _fail(exc.for_agent())
     if not args.http:

@@ -9,6 +9,7 @@ variable to set, so an IDE still lists the tools and the user sees a readable me
 from __future__ import annotations
 
 import ipaddress
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -75,6 +76,8 @@ class Settings(BaseSettings):
     http_token: SecretStr | None = None
     allowed_origins: str | None = None
     audit_log: Path | None = None
+    file_root: Path | None = None
+    """The only directory the file tools read (see file_access.py); absolute and symlink-free."""
 
     chunk_size: int = Field(default=1000, ge=1, le=1000)
     max_in_flight: int = Field(default=4, ge=1, le=16)
@@ -90,6 +93,22 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_base_url(cls, value: str) -> str:
         return value.strip().rstrip("/")
+
+    @field_validator("file_root", mode="before")
+    @classmethod
+    def _blank_file_root_is_unset(cls, value: object) -> object:
+        # An empty LYNN_FILE_ROOT= would otherwise become Path("."): the working directory.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("file_root")
+    @classmethod
+    def _existing_directory(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        root = Path(os.path.realpath(value.expanduser()))
+        if not root.is_dir():
+            raise ValueError(f"{root} is not an existing directory")
+        return root
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -153,11 +172,15 @@ class Settings(BaseSettings):
             "LYNN_ACCESS_TOKEN_SECRET": mask(self.access_token_secret),
             "LYNN_SUBSCRIPTION_KEY": mask(self.subscription_key),
             "LYNN_OPERATIONS_FILE": str(self.operations_file) if self.operations_file else "built-in table",
+            "LYNN_FILE_ROOT": str(self.file_root)
+            if self.file_root
+            else "not set (stdio: any file you can read; HTTP: file_path refused)",
         }
 
 
 class InvalidSettings(ValueError):
-    """A variable or flag has an unusable value; the message names each one (never its value)."""
+    """A variable or flag has an unusable value; the message names each one (never its value, except
+    a directory that does not exist: a path, shown absolute so a relative one is understood)."""
 
 
 def load_settings(overrides: Mapping[str, Any]) -> Settings:

@@ -132,6 +132,11 @@ def run_http(server: MCPServer[Any], settings: Settings, *, host: str, port: int
             "LYNN_SIGNING_KEY is not set: confirmation tokens and elicitation answers are honoured only "
             "by this process. Behind a load balancer, give every replica the same LYNN_SIGNING_KEY."
         )
+    if settings.file_root is None:
+        logger.warning(
+            "LYNN_FILE_ROOT is not set: the file tools refuse file_path over HTTP (inline rows work). "
+            "Set it to the directory that holds the files remote clients may load."
+        )
     import uvicorn
 
     app = build_http_app(server, settings, host=host, port=port)

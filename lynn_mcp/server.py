@@ -19,6 +19,7 @@ from lynn_mcp.config import Settings
 from lynn_mcp.confirmation import ConfirmationSigner
 from lynn_mcp.consent import request_state_security
 from lynn_mcp.errors import ConfigError
+from lynn_mcp.file_access import FileAccess, ServedOver
 from lynn_mcp.operations import OperationTable, load_operations
 from lynn_mcp.prompts import register_prompts
 from lynn_mcp.resources import register_resources
@@ -112,21 +113,24 @@ def build_server(
     *,
     transport: httpx2.AsyncBaseTransport | None = None,
     operations: OperationTable | None = None,
+    served_over: ServedOver = "stdio",
 ) -> LynnServer:
     """The MCP server for `settings`. Raises ConfigError for bad selections or an invalid override file.
 
     `transport` lets tests run Lynn in-process (httpx2.ASGITransport); production uses the network.
+    `served_over` says who the clients are: over "http" the file tools need LYNN_FILE_ROOT.
     """
     table = operations if operations is not None else load_operations(settings.operations_file)
     try:
         signer = ConfirmationSigner(settings.signing_key)
     except ValueError as exc:
         raise ConfigError(f"LYNN_SIGNING_KEY is unusable: {exc}") from None
+    file_access = FileAccess.of(settings, served_over)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
         async with LynnClient(settings, operations=table, transport=transport) as client:
-            yield AppState(client=client, signer=signer, settings=settings)
+            yield AppState(client=client, signer=signer, settings=settings, file_access=file_access)
 
     disabled: dict[str, str] = {}
     audit = AuditTrail(settings.audit_log)

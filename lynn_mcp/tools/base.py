@@ -21,6 +21,7 @@ from lynn_mcp.client import LynnClient
 from lynn_mcp.config import Settings
 from lynn_mcp.confirmation import ConfirmationSigner
 from lynn_mcp.errors import InvalidArgument, LynnError
+from lynn_mcp.file_access import FileAccess
 from lynn_mcp.operations import check_id
 
 
@@ -32,6 +33,8 @@ class AppState:
     client: LynnClient
     signer: ConfirmationSigner
     settings: Settings
+    file_access: FileAccess
+    """Which files the file tools read (LYNN_FILE_ROOT, and whether the server serves HTTP)."""
 
 
 LynnContext = Context[AppState, Any]

@@ -44,16 +44,20 @@ def progress_of(ctx: LynnContext) -> Progress:
     return report
 
 
-def load_options(ctx: LynnContext, *, timeout_s: float, dry_run: bool = False) -> LoadOptions:
-    """Chunk size and chunks in flight come from the server's settings (LYNN_CHUNK_SIZE, ...)."""
+def load_options(ctx: LynnContext, *, timeout_s: float = 600.0, dry_run: bool = False) -> LoadOptions:
+    """Chunk size, chunks in flight and file limits come from the server's settings (LYNN_CHUNK_SIZE,
+    ...), and which files may be read from its file policy (LYNN_FILE_ROOT): every read of a
+    `file_path`, the tool's and its consent resolver's, goes through these options."""
     from lynn_mcp.workflows.loader import LoadOptions  # lazily: see the note at the top
 
-    settings = state_of(ctx).settings
+    state = state_of(ctx)
+    settings = state.settings
     return LoadOptions(
         chunk_size=settings.chunk_size,
         max_in_flight=settings.max_in_flight,
         max_pending_tasks=settings.max_pending_tasks,
         max_file_bytes=settings.max_file_bytes,
+        file_access=state.file_access,
         timeout_s=timeout_s,
         dry_run=dry_run,
     )

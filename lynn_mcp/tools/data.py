@@ -105,6 +105,7 @@ def register(server: MCPServer[object]) -> None:
             wait=wait,
             progress=progress_of(ctx),
             max_bytes=state.settings.max_file_bytes,
+            file_access=state.file_access,
         )
 
     @server.tool(annotations=READ)

@@ -114,7 +114,6 @@ async def _confirm_bulk_lift(
 ) -> ConsentRequest:
     """Rows that lift a block need the user; the token binds which contacts, not the file's path."""
     from lynn_mcp.workflows.bulk import blacklist_lifts, prepare_dnd_load  # lazily: see tools/bulk.py
-    from lynn_mcp.workflows.loader import LoadOptions
 
     try:
         load = await prepare_dnd_load(
@@ -123,7 +122,7 @@ async def _confirm_bulk_lift(
             campaign_id=campaign_id,
             rows=None if rows is None else [row.fields() for row in rows],
             file_path=file_path,
-            options=LoadOptions(dry_run=True),  # only read here; the tool body sends
+            options=load_options(ctx, dry_run=True),  # the tool's file policy; only read here
         )
         lifts = await blacklist_lifts(load)
     except LynnError as exc:  # resolvers run outside the tool body's LynnError translation

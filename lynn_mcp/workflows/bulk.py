@@ -23,6 +23,7 @@ import anyio.to_thread
 from lynn_mcp.client import LynnClient
 from lynn_mcp.confirmation import ConfirmationSigner
 from lynn_mcp.errors import InvalidArgument, LynnError
+from lynn_mcp.file_access import FileAccess
 from lynn_mcp.models import DndContactRow, Task, TaskRef
 from lynn_mcp.rowfiles import RowFileError, iter_file_rows
 from lynn_mcp.rows import DND_FIELDS, DndRowChecker, RowChecker, guess_phone_column
@@ -109,7 +110,11 @@ async def prepare_campaign_data_load(
 ) -> BulkLoad:
     """A validated campaign-data load (raises InvalidArgument for anything wrong before sending)."""
     source = await open_source(
-        file_path=file_path, rows=rows, column_map=column_map, max_bytes=options.max_file_bytes
+        file_path=file_path,
+        rows=rows,
+        column_map=column_map,
+        access=options.file_access,
+        max_bytes=options.max_file_bytes,
     )
     target = template_target(source, template_id, campaign_id, json_request)
     load_fingerprint = fingerprint(
@@ -184,7 +189,11 @@ async def prepare_dnd_load(
 ) -> BulkLoad:
     """A validated blacklist load: rows of identifier, do_not_disturb, name, channel."""
     source = await open_source(
-        file_path=file_path, rows=rows, column_map=column_map, max_bytes=options.max_file_bytes
+        file_path=file_path,
+        rows=rows,
+        column_map=column_map,
+        access=options.file_access,
+        max_bytes=options.max_file_bytes,
     )
     identifier_column = _dnd_identifier_column(source)
     load_fingerprint = fingerprint(
@@ -249,10 +258,11 @@ async def upload_cpg(
     timeout_s: float = 600.0,
     progress: Progress | None = None,
     max_bytes: int = MAX_FILE_BYTES,
+    file_access: FileAccess,
 ) -> LoadReport:
     """UploadCampaignDataByTenant for a .cpg file: header checked first, file streamed, task awaited."""
     started = time.monotonic()
-    path, _ = checked_file(file_path, max_bytes=max_bytes)
+    path, _ = checked_file(file_path, access=file_access, max_bytes=max_bytes)
     if path.suffix.lower() != ".cpg":
         raise InvalidArgument(
             "file_path must name a .cpg file (for CSV, Excel or JSON use load_campaign_data)"

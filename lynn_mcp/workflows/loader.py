@@ -56,6 +56,7 @@ import anyio.lowlevel
 
 from lynn_mcp.confirmation import ConfirmationSigner
 from lynn_mcp.errors import LynnError, RateLimited, Timeout, UpstreamUnavailable
+from lynn_mcp.file_access import USER_FILES, FileAccess
 from lynn_mcp.models import Task, TaskRecord, TaskRef
 from lynn_mcp.rowfiles import OutcomeLine, ResultsWriter, RowFileError, RowOutcome, default_results_path
 from lynn_mcp.rows import CheckedRow, rejection_outcome
@@ -108,6 +109,8 @@ class LoadOptions:
     probe_first_chunk: bool = False
     """Send the first chunk alone and wait for its task before sending more: for loads whose header
     could not be checked against the template, so a header Lynn rejects costs one chunk, not many."""
+    file_access: FileAccess = USER_FILES
+    """Which files may be read (LYNN_FILE_ROOT); the tools pass the server's, this is stdio's default."""
 
 
 DEFAULT_OPTIONS: Final = LoadOptions()

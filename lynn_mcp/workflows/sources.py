@@ -20,6 +20,7 @@ from typing import Final
 import anyio.to_thread
 
 from lynn_mcp.errors import InvalidArgument
+from lynn_mcp.file_access import USER_FILES, FileAccess
 from lynn_mcp.rowfiles import RowFileError, RowSource, inline_rows, iter_file_rows
 from lynn_mcp.rows import HeaderReport, JsonRequestError, TemplateSpec, check_header, parse_json_request
 
@@ -28,30 +29,35 @@ __all__ = ["MAX_FILE_BYTES", "LoadSource", "TemplateTarget", "checked_file", "op
 MAX_FILE_BYTES: Final = 200_000_000  # LYNN_MAX_FILE_MB's default
 
 
-def checked_file(file_path: str, *, max_bytes: int = MAX_FILE_BYTES) -> tuple[Path, os.stat_result]:
-    """`file_path` (with `~` expanded) as an absolute path, if it names a readable regular file.
+def checked_file(
+    file_path: str, *, access: FileAccess, max_bytes: int = MAX_FILE_BYTES
+) -> tuple[Path, os.stat_result]:
+    """The symlink-resolved absolute path of `file_path`, if `access` lets the file tools read it
+    and it names a readable regular file.
 
-    Refuses directories, devices, FIFOs and sockets (a read from them could block or never end) and
-    files over `max_bytes`, with an `invalid_argument` error that says which.
+    `access` refuses paths outside LYNN_FILE_ROOT (and every path over HTTP without one) with a
+    `forbidden` error, before anything is stat'ed. Then this refuses missing files, directories,
+    devices, FIFOs and sockets (a read from them could block or never end) and files over
+    `max_bytes`, with an `invalid_argument` error. Every error names the absolute path tried.
     """
-    path = Path(file_path).expanduser()
+    tried, path = access.locate(file_path)
     try:
         info = path.stat()
     except FileNotFoundError:
-        raise InvalidArgument(f"file_path {file_path!r} does not exist") from None
+        raise InvalidArgument(f"file_path {tried} does not exist") from None
     except OSError as exc:
-        raise InvalidArgument(f"file_path {file_path!r} cannot be read ({exc.strerror})") from None
+        raise InvalidArgument(f"file_path {tried} cannot be read ({exc.strerror})") from None
     if not stat.S_ISREG(info.st_mode):
-        raise InvalidArgument(f"file_path {file_path!r} is not a regular file (a directory, device or pipe)")
+        raise InvalidArgument(f"file_path {tried} is not a regular file (a directory, device or pipe)")
     if info.st_size > max_bytes:
         raise InvalidArgument(
-            f"file_path {file_path!r} is {info.st_size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB",
+            f"file_path {tried} is {info.st_size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB",
             hint="Split the file into smaller files and load each, or raise LYNN_MAX_FILE_MB"
             " (a load keeps about 70 bytes per accepted row to find duplicates).",
         )
     if not os.access(path, os.R_OK):
-        raise InvalidArgument(f"file_path {file_path!r} is not readable by the server")
-    return path.resolve(), info
+        raise InvalidArgument(f"file_path {tried} is not readable by the server")
+    return path, info
 
 
 def _stat_key(info: os.stat_result) -> tuple[int, int, int, int]:
@@ -84,9 +90,11 @@ async def open_source(
     file_path: str | None,
     rows: Sequence[Mapping[str, object]] | None,
     column_map: Mapping[str, str] | None,
+    access: FileAccess = USER_FILES,
     max_bytes: int = MAX_FILE_BYTES,
 ) -> LoadSource:
-    """Exactly one of `file_path` or `rows`; counts the rows (one streaming pass, off the event loop)."""
+    """Exactly one of `file_path` (read only as `access` allows) or `rows`; counts the rows (one
+    streaming pass, off the event loop)."""
     if (file_path is None) == (rows is None):
         raise InvalidArgument("pass either rows or file_path (exactly one)")
     try:
@@ -97,7 +105,7 @@ async def open_source(
             identity = "inline:" + hashlib.sha256(canonical.encode()).hexdigest()
             return LoadSource(inline_rows(rows, column_map=column_map), len(rows), None, identity)
         assert file_path is not None
-        path, info = checked_file(file_path, max_bytes=max_bytes)
+        path, info = checked_file(file_path, access=access, max_bytes=max_bytes)
         source = iter_file_rows(path, column_map=column_map)
         total = await anyio.to_thread.run_sync(source.count_rows)
         _ = source.header  # reads the header now, so a broken file fails before anything is sent
