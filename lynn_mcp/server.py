@@ -19,6 +19,7 @@ from lynn_mcp.confirmation import ConfirmationSigner
 from lynn_mcp.consent import request_state_security
 from lynn_mcp.errors import ConfigError
 from lynn_mcp.operations import OperationTable, load_operations
+from lynn_mcp.outbound import OutboundRedaction
 from lynn_mcp.prompts import register_prompts
 from lynn_mcp.resources import register_resources
 from lynn_mcp.tool_errors import ToolErrorCodes
@@ -139,8 +140,9 @@ def build_server(
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         log_level=settings.log_level,
-        # Audit outermost, so its line carries the coded error text the agent saw.
-        middleware=[audit, ToolErrorCodes(disabled)],
+        # Outbound redaction outermost, so nothing added inside it escapes; audit next, so its line
+        # carries the coded error text the agent saw.
+        middleware=[OutboundRedaction(), audit, ToolErrorCodes(disabled)],
         request_state_security=request_state_security(settings),
     )
     # The SDK has no public, synchronous view of registered tools; its tool manager is the one.
