@@ -166,7 +166,7 @@ def _json_escaped(text: str) -> str:
 MIN_SECRET_CHARS: Final = 8
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class _Spellings:
     """Every spelling of every registered secret, in the shapes the three search paths need.
 
@@ -181,6 +181,9 @@ class _Spellings:
     text: tuple[str, ...] = ()
     #: Finds a spelling in a raw UTF-8 JSON body, with C-level substring searches.
     utf8: tuple[bytes, ...] = ()
+
+    def __repr__(self) -> str:  # a traceback showing locals must not print the values
+        return f"<{len(self.utf8)} secret spelling(s) withheld>"
 
 
 class SecretRegistry:

@@ -132,6 +132,7 @@ def test_secretstr_none_and_empty_values() -> None:
     assert len(registry) == 1
     assert_absent(secret, registry.redact(f"value {secret}"))
     assert_absent(secret, repr(registry))
+    assert_absent(secret, repr(registry._spellings))  # as a traceback showing locals would print it
 
 
 def test_rotating_slot_keeps_only_recent_values() -> None:
