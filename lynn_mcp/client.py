@@ -48,7 +48,7 @@ from lynn_mcp.models import (
     TaskRef,
 )
 from lynn_mcp.operations import OperationTable, load_operations
-from lynn_mcp.redaction import register_secret
+from lynn_mcp.redaction import redact_json_body, register_secret
 from lynn_mcp.untrusted import clean_text
 
 logger = logging.getLogger(__name__)
@@ -227,7 +227,12 @@ class LynnClient:
         files: Callable[[], Mapping[str, Any]] | None = None,
         auth: str | None = None,
     ) -> bytes:
-        """One operation with retries; raises LynnError. Never logs URLs, headers or bodies."""
+        """One operation with retries; raises LynnError. Never logs URLs, headers or bodies.
+
+        Every answer body except CreateToken's success comes back scrubbed of the secrets we hold
+        (`redact_json_body`), before anything parses it: whatever Lynn echoes of them (in a name, a
+        record message, an error) never reaches a result, a preview or a results file.
+        """
         method = self.operations[operation].method
         retry_any = method != "POST" or operation == "CreateToken"
         headers = {"Authorization": auth} if auth else {}
@@ -262,10 +267,14 @@ class LynnClient:
                 (time.perf_counter() - started) * 1000,
             )
             if response.is_success:
-                return response.content
+                # CreateToken's answer is the one that carries a secret we must read (the token).
+                return response.content if operation == "CreateToken" else redact_json_body(response.content)
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             error = error_for_status(
-                response.status_code, operation, self._lynn_message(response), retry_after=retry_after
+                response.status_code,
+                operation,
+                self._lynn_message(redact_json_body(response.content)),
+                retry_after=retry_after,
             )
             if retry_any and response.status_code in RETRY_STATUSES and attempt < self.settings.max_retries:
                 wait = retry_after if retry_after is not None else self._backoff(attempt + 1)
@@ -295,12 +304,12 @@ class LynnClient:
         )
 
     @staticmethod
-    def _lynn_message(response: httpx2.Response) -> str | None:
+    def _lynn_message(body: bytes) -> str | None:
         try:
-            body = response.json()
+            document = pydantic_core.from_json(body)
         except ValueError:
             return None
-        message = body.get("message") if isinstance(body, dict) else None
+        message = document.get("message") if isinstance(document, dict) else None
         return clean_text(message, max_len=300) if isinstance(message, str) else None
 
     @staticmethod

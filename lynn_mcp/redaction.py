@@ -1,4 +1,10 @@
-"""Secret hygiene for logs: every log record is scrubbed of secrets before any handler sees it.
+"""Secret hygiene: the secrets we hold, and how every path out of the process hides them.
+
+Logs: every log record is scrubbed before any handler sees it (:func:`install_redaction`).
+Everything else that leaves (tool results, resources, prompts, error texts, the audit line) goes
+through :func:`redact` on its way out (see :mod:`lynn_mcp.outbound`), and Lynn's answers are
+scrubbed of registered secrets before they are parsed (:func:`redact_json_body`), so text built
+from them (results files, previews, reports) is clean from the start.
 
 Two layers, so a leak needs both to fail:
 
@@ -25,7 +31,8 @@ import sys
 import threading
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final, TextIO
 from urllib.parse import quote, quote_plus
 
@@ -37,7 +44,9 @@ __all__ = [
     "RedactingFilter",
     "SecretRegistry",
     "install_redaction",
+    "map_strings",
     "redact",
+    "redact_json_body",
     "redact_record",
     "register_secret",
     "secret_registry",
@@ -104,6 +113,8 @@ _PATTERNS: Final[tuple[tuple[tuple[str, ...], str, str], ...]] = (
     # Unquoted values: ?token=x, &accessToken=x, form bodies, LYNN_TOKEN=x.
     (("token", "secret", "passw", "key", "signature"), rf"{_SECRET_KEY_NAME}\s*=\s*", _TOKEN_CHARS),
 )
+#: Every gate word: text whose lower-cased form contains none of them matches no pattern.
+_PATTERN_GATES: Final = frozenset(gate for gates, _, _ in _PATTERNS for gate in gates)
 _GATED_PATTERNS: Final = tuple(
     (gates, re.compile(f"(?P<keep>{prefix}){value}"), re.compile(f"(?P<keep>{prefix}){value}", re.IGNORECASE))
     for gates, prefix, value in _PATTERNS
@@ -148,23 +159,50 @@ def _encoded_forms(secret: str) -> set[str]:
     }
 
 
+def _json_escaped(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)[1:-1]
+
+
 MIN_SECRET_CHARS: Final = 8
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class _Spellings:
+    """Every spelling of every registered secret, in the shapes the three search paths need.
+
+    Replaced whole under the registry's lock and read without it, so a reader always sees one
+    consistent set.
+    """
+
+    #: Replaces every spelling in text; longest first, so a secret containing another goes whole.
+    regex: re.Pattern[str] | None = None
+    #: Finds a spelling in text, also in a JSON document of that text (each spelling JSON-escaped
+    #: once more: a string holding a secret's ``\"`` spelling shows it as ``\\\"`` there).
+    text: tuple[str, ...] = ()
+    #: Finds a spelling in a raw UTF-8 JSON body, with C-level substring searches.
+    utf8: tuple[bytes, ...] = ()
+
+    def __repr__(self) -> str:  # a traceback showing locals must not print the values
+        return f"<{len(self.utf8)} secret spelling(s) withheld>"
 
 
 class SecretRegistry:
     """The set of secret values currently in use; :meth:`redact` hides all of them (and patterns).
 
-    Thread-safe. :meth:`redact` never takes the lock: it reads one immutable snapshot (a compiled
-    regex of all values) that writers replace under the lock, so the hot path (every log record)
-    costs one regex scan plus the gated pattern pass (a few µs for a typical line).
-    The values live only here and inside that regex; nothing is written elsewhere.
+    Thread-safe. Readers never take the lock: they read one immutable :class:`_Spellings` snapshot
+    that writers replace under the lock. The values live only here and in that snapshot; nothing
+    is written elsewhere.
+
+    Cost when nothing matches (the common case): a few substring searches per text or body (one
+    per distinct spelling, ~10 for a typical configuration), plus the gated pattern pass for
+    :meth:`redact`. The regex runs only on text that holds a spelling.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._static: set[str] = set()
         self._slots: dict[str, deque[str]] = {}
-        self._secret_regex: re.Pattern[str] | None = None
+        self._spellings = _Spellings()
 
     def __repr__(self) -> str:  # never show the values, not even in a debugger or a traceback
         return f"<SecretRegistry with {len(self)} secret(s)>"
@@ -216,20 +254,77 @@ class SecretRegistry:
             forms.update(_encoded_forms(value))
         forms.discard("")
         if not forms:
-            self._secret_regex = None
+            self._spellings = _Spellings()
             return
-        # Longest first, so a secret that contains another one is replaced whole.
-        alternation = "|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True))
-        self._secret_regex = re.compile(alternation)
+        longest_first = sorted(forms, key=len, reverse=True)
+        self._spellings = _Spellings(
+            regex=re.compile("|".join(re.escape(form) for form in longest_first)),
+            text=tuple({*forms, *(_json_escaped(form) for form in forms)}),
+            utf8=tuple(form.encode("utf-8", "surrogatepass") for form in longest_first),
+        )
 
     def redact(self, text: str) -> str:
         """Return ``text`` with every registered secret and every secret-looking pattern as ``***``."""
         # Registered values first, in their own pass: a pattern's value class stops at characters
         # such as ',' that a registered secret may contain, and must not cut a secret in two.
-        secret_regex = self._secret_regex
-        if secret_regex is not None:
-            text = secret_regex.sub(REDACTED, text)
-        return _redact_patterns(text)
+        return _redact_patterns(self.redact_registered(text))
+
+    def redact_registered(self, text: str) -> str:
+        """Return ``text`` with every registered secret as ``***`` (no patterns)."""
+        spellings = self._spellings
+        if spellings.regex is None or not any(spelling in text for spelling in spellings.text):
+            return text
+        return spellings.regex.sub(REDACTED, text)
+
+    def needs_redaction(self, text: str) -> bool:
+        """False when :meth:`redact` would leave ``text`` and every string inside it unchanged.
+
+        "Inside" includes a string that ``text`` holds JSON-escaped (``json.dumps(...,
+        ensure_ascii=False)``), so one test over a serialised document stands for all its strings:
+        every spelling is also searched for escaped once more, and the pattern gates are plain
+        words that escaping leaves alone. True may be a false alarm (a gate word such as "key").
+        """
+        if any(spelling in text for spelling in self._spellings.text):
+            return True
+        lowered = text.lower()
+        return any(gate in lowered for gate in _PATTERN_GATES)
+
+    def redact_json_body(self, body: bytes) -> bytes:
+        """Return a JSON answer body with every registered secret inside it as ``***``.
+
+        The body stays valid JSON: a body holding a secret is parsed, every string in it (keys
+        included) redacted, and serialised again. A body that does not parse has each spelling
+        replaced in its bytes. When no spelling occurs, which is nearly always, this costs one
+        C-level substring search per spelling and returns ``body`` itself.
+        """
+        spellings = self._spellings
+        if not any(spelling in body for spelling in spellings.utf8):
+            return body
+        try:
+            document = map_strings(json.loads(body), self.redact_registered)
+        except (ValueError, RecursionError):  # not JSON (or not UTF-8, or nested too deep)
+            for spelling in spellings.utf8:
+                body = body.replace(spelling, REDACTED.encode())
+            return body
+        text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+        return text.encode("utf-8", "surrogatepass")
+
+
+def map_strings(value: Any, transform: Callable[[str], str], *, keep: Collection[str] = ()) -> Any:
+    """A copy of a JSON-like value with every string, dictionary keys included, passed through
+    ``transform``; the values of keys in ``keep`` are copied as they are."""
+    if isinstance(value, str):
+        return transform(value)
+    if isinstance(value, Mapping):
+        return {
+            (transform(key) if isinstance(key, str) else key): (
+                item if key in keep else map_strings(item, transform, keep=keep)
+            )
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [map_strings(item, transform, keep=keep) for item in value]
+    return value
 
 
 #: The process-wide registry that logging uses.
@@ -244,6 +339,12 @@ def register_secret(secret: str | SecretStr | None, *, slot: str | None = None) 
 def redact(text: str) -> str:
     """Redact ``text`` with the process-wide registry (see :meth:`SecretRegistry.redact`)."""
     return secret_registry.redact(text)
+
+
+def redact_json_body(body: bytes) -> bytes:
+    """Scrub a JSON answer body with the process-wide registry (see
+    :meth:`SecretRegistry.redact_json_body`)."""
+    return secret_registry.redact_json_body(body)
 
 
 # --- log records ---------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from lynn_mcp.consent import request_state_security
 from lynn_mcp.errors import ConfigError
 from lynn_mcp.file_access import FileAccess, ServedOver
 from lynn_mcp.operations import OperationTable, load_operations
+from lynn_mcp.outbound import OutboundRedaction
 from lynn_mcp.prompts import register_prompts
 from lynn_mcp.resources import register_resources
 from lynn_mcp.tool_errors import ToolErrorCodes
@@ -145,8 +146,9 @@ def build_server(
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         log_level=settings.log_level,
-        # Audit outermost, so its line carries the coded error text the agent saw.
-        middleware=[audit, ToolErrorCodes(disabled), argument_check],
+        # Outbound redaction outermost, so nothing added inside it escapes; audit next, so its line
+        # carries the coded error text the agent saw; unknown arguments refused before any tool runs.
+        middleware=[OutboundRedaction(), audit, ToolErrorCodes(disabled), argument_check],
         request_state_security=request_state_security(settings),
     )
     # The SDK has no public, synchronous view of registered tools; its tool manager is the one.

@@ -1,4 +1,5 @@
-"""Secret hygiene: registered secrets and secret-looking patterns never reach a log stream.
+"""Secret hygiene: registered secrets and secret-looking patterns never reach a log stream, and
+Lynn's answer bodies are scrubbed of registered secrets while staying valid JSON.
 
 Secrets here are random sentinels. A failing check never shows them: `assert_absent` fails with a
 fixed message instead of pytest's assertion diff, which would print the text containing the secret.
@@ -15,7 +16,10 @@ import threading
 from collections.abc import Iterator
 from urllib.parse import quote
 
+import pydantic_core
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 from uvicorn.logging import AccessFormatter, DefaultFormatter
 
@@ -26,7 +30,9 @@ from lynn_mcp.redaction import (
     RedactingFilter,
     SecretRegistry,
     install_redaction,
+    map_strings,
     redact,
+    redact_json_body,
     redact_record,
     register_secret,
     secret_registry,
@@ -126,6 +132,7 @@ def test_secretstr_none_and_empty_values() -> None:
     assert len(registry) == 1
     assert_absent(secret, registry.redact(f"value {secret}"))
     assert_absent(secret, repr(registry))
+    assert_absent(secret, repr(registry._spellings))  # as a traceback showing locals would print it
 
 
 def test_rotating_slot_keeps_only_recent_values() -> None:
@@ -368,3 +375,121 @@ def test_values_too_short_to_be_secrets_are_not_registered() -> None:
     )
     registry.register("abcd1234")
     assert registry.redact("value abcd1234 here") == "value *** here"
+
+
+# --- answer bodies from Lynn --------------------------------------------------------------------------
+
+# Spellings a JSON encoder gives differently: '+' and '/' (URL), '"' and '\\' (JSON escapes),
+# non-ASCII (\\u escapes with ensure_ascii), a control character.
+AWKWARD_SECRETS = [
+    "sentinel-plain-0123456789abcdef",
+    'se"cret\\with-quote-and-backslash',
+    "sëcret-ñoño-🎉-non-ascii-value",
+    "secret+/=with\ttab-and-url-chars",
+]
+
+
+def lynn_document(secret: str) -> dict[str, object]:
+    return {
+        "name": f"Promo {secret} and {secret}",
+        "category": secret,
+        "records": [{"row": 1, "Status": "403", "message": f"phone blocked ({secret})"}],
+        secret: "a key",
+        "count": 3,
+        "ratio": 0.5,
+        "missing": None,
+    }
+
+
+@pytest.mark.parametrize("secret", AWKWARD_SECRETS)
+@pytest.mark.parametrize(
+    "encode",
+    [
+        lambda doc: json.dumps(doc).encode(),
+        lambda doc: json.dumps(doc, ensure_ascii=False).encode(),
+        pydantic_core.to_json,  # how the sandbox (and many servers) write
+    ],
+    ids=["ascii", "utf8", "compact"],
+)
+def test_secrets_in_a_json_body_are_replaced_and_the_body_stays_valid(secret: str, encode: object) -> None:
+    registry = SecretRegistry()
+    registry.register(secret)
+    body = encode(lynn_document(secret))  # type: ignore[operator]
+    scrubbed = registry.redact_json_body(body)
+    assert_absent(secret, scrubbed.decode())
+    assert json.loads(scrubbed) == {
+        "name": "Promo *** and ***",
+        "category": "***",
+        "records": [{"row": 1, "Status": "403", "message": "phone blocked (***)"}],
+        "***": "a key",
+        "count": 3,
+        "ratio": 0.5,
+        "missing": None,
+    }
+
+
+def test_a_body_without_a_secret_is_returned_untouched() -> None:
+    registry = SecretRegistry()
+    registry.register(new_sentinel())
+    body = json.dumps(lynn_document("no secret here")).encode()
+    assert registry.redact_json_body(body) is body
+    assert SecretRegistry().redact_json_body(body) is body  # nothing registered at all
+
+
+@pytest.mark.parametrize("body", [b"<html>%s</html>", b'{"message": "%s"', b"\xff\xfe %s"])
+def test_a_body_that_is_not_json_has_the_secret_replaced_in_its_bytes(body: bytes) -> None:
+    registry = SecretRegistry()
+    secret = new_sentinel()
+    registry.register(secret)
+    scrubbed = registry.redact_json_body(body.replace(b"%s", secret.encode()))
+    assert scrubbed == body.replace(b"%s", b"***")
+
+
+def test_answer_bodies_are_scrubbed_of_registered_secrets_only(sentinel: str) -> None:
+    body = json.dumps({"message": f"token=abc Authorization: Bearer xyz {sentinel}"}).encode()
+    assert json.loads(redact_json_body(body)) == {"message": "token=abc Authorization: Bearer xyz ***"}
+
+
+def test_a_rotated_bearer_token_is_scrubbed_from_bodies_too() -> None:
+    registry = SecretRegistry()
+    token = "bearer-value-" + secrets.token_urlsafe(32)
+    registry.register(token, slot="lynn_bearer")
+    assert registry.redact_json_body(json.dumps({"name": token}).encode()) == b'{"name":"***"}'
+
+
+# --- needs_redaction(): the outbound filter's one test over a whole answer -----------------------------
+
+_PROPERTY_SECRET = 'pr0perty"se\\cret-ñ+/'
+_PIECES = [
+    _PROPERTY_SECRET,
+    _PROPERTY_SECRET[:8],
+    _PROPERTY_SECRET[8:],
+    json.dumps(_PROPERTY_SECRET)[1:-1],
+    quote(_PROPERTY_SECRET, safe=""),
+    '"',
+    "\\",
+    "\n",
+    "ñ",
+    "plain ",
+    "Bearer ",
+    "tok",
+    "en=",
+    "x" * 20,
+]
+_texts = st.lists(st.sampled_from(_PIECES), max_size=5).map("".join)
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | _texts,
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(_texts, children, max_size=3),
+    max_leaves=12,
+)
+
+
+@given(_json_values)
+@example(json.dumps(_PROPERTY_SECRET)[1:-1])  # the JSON spelling, escaped once more in the dump
+@example({"k": [f"x{_PROPERTY_SECRET}", quote(_PROPERTY_SECRET, safe="")]})
+@settings(max_examples=300)
+def test_a_document_that_needs_no_redaction_has_no_string_redact_would_change(document: object) -> None:
+    registry = SecretRegistry()
+    registry.register(_PROPERTY_SECRET)
+    if not registry.needs_redaction(json.dumps(document, ensure_ascii=False)):
+        assert map_strings(document, registry.redact) == document

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from lynn_mcp.sandbox.echo import SecretEchoMiddleware
 from lynn_mcp.sandbox.errors import ApiError
 from lynn_mcp.sandbox.faults import FaultInjector, FaultMiddleware, Faults
 from lynn_mcp.sandbox.openapi import build_openapi
@@ -117,6 +118,7 @@ def create_app(
         exception_handlers={HTTPException: _http_error},
         middleware=[
             Middleware(StatsMiddleware, stats=state.stats),
+            Middleware(SecretEchoMiddleware, injector=injector, store=store),
             Middleware(FaultMiddleware, injector=injector),
         ],
     )

@@ -1,5 +1,6 @@
-"""Fault injection for ``/api/`` routes: latency, rate limiting, error statuses and dropped
-connections. ``/sandbox/`` routes are never faulted so tests can always reconfigure."""
+"""Fault injection for ``/api/`` routes: latency, rate limiting, error statuses, dropped
+connections, and answers that echo credentials (``echoSecrets``, applied by echo.py).
+``/sandbox/`` routes are never faulted so tests can always reconfigure."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ class Faults:
     rate_limit_per_second: int | None = None
     drop_rate: float = 0.0
     seed: int | None = None
+    echo_secrets: bool = False
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -42,6 +44,7 @@ class Faults:
             "rateLimitPerSecond": data["rate_limit_per_second"],
             "dropRate": data["drop_rate"],
             "seed": data["seed"],
+            "echoSecrets": data["echo_secrets"],
         }
 
     @classmethod
@@ -49,7 +52,15 @@ class Faults:
         """Validate a ``POST /sandbox/faults`` body; missing keys take their defaults."""
         if not isinstance(body, dict):
             raise ApiError(400, "faults must be a JSON object")
-        known = {"errorRate", "errorStatuses", "latencyMs", "rateLimitPerSecond", "dropRate", "seed"}
+        known = {
+            "errorRate",
+            "errorStatuses",
+            "latencyMs",
+            "rateLimitPerSecond",
+            "dropRate",
+            "seed",
+            "echoSecrets",
+        }
         if unknown := sorted(set(body) - known):
             raise ApiError(400, f"unknown fault settings: {', '.join(unknown)}")
         statuses = body.get("errorStatuses", [500, 503])
@@ -66,11 +77,19 @@ class Faults:
             rate_limit_per_second=_optional_int(body, "rateLimitPerSecond", 1),
             drop_rate=_rate(body, "dropRate"),
             seed=_optional_int(body, "seed", None),
+            echo_secrets=_bool(body, "echoSecrets"),
         )
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _bool(body: dict[str, Any], key: str) -> bool:
+    value = body.get(key, False)
+    if not isinstance(value, bool):
+        raise ApiError(400, f"{key} must be true or false")
+    return value
 
 
 def _rate(body: dict[str, Any], key: str) -> float:

@@ -193,6 +193,7 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             "rateLimitPerSecond": {"type": ["integer", "null"]},
             "dropRate": {"type": "number", "minimum": 0, "maximum": 1},
             "seed": {"type": ["integer", "null"]},
+            "echoSecrets": {"type": "boolean"},
         }
     ),
     "Stats": obj(

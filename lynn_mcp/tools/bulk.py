@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from pydantic import BeforeValidator, Field
 
+from lynn_mcp.redaction import redact
 from lynn_mcp.tools.base import LynnContext, state_of
 
 if TYPE_CHECKING:
@@ -36,10 +37,11 @@ OptionalPath = Annotated[str | None, Field(max_length=4096)]
 
 
 def progress_of(ctx: LynnContext) -> Progress:
-    """Report a workflow's progress as MCP progress notifications (no-ops without a progress token)."""
+    """Report a workflow's progress as MCP progress notifications (no-ops without a progress token).
+    Messages are redacted: a notification passes no result filter (see outbound.py)."""
 
     async def report(progress: float, total: float | None, message: str | None) -> None:
-        await ctx.report_progress(progress, total, message)
+        await ctx.report_progress(progress, total, redact(message) if message else message)
 
     return report
 
