@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,19 @@ def results_file(report: dict[str, Any]) -> list[dict[str, str]]:
 def stored_phones(sandbox: SandboxServer, prefix: str) -> list[str]:
     body = httpx2.get(f"{sandbox.base_url}/sandbox/records", params={"campaignId": SEED_CAMPAIGN_ID}).json()
     return [record["phone"] for record in body["records"] if record["phone"].startswith(prefix)]
+
+
+class AfterFirstChunk:
+    """A progress callback that runs `action` once, when the first 1,000 rows have been sent."""
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        self.action = action
+        self.fired = False
+
+    async def __call__(self, progress: float, total: float | None, message: str | None) -> None:
+        if not self.fired and message is not None and message.startswith("sent 1000"):
+            self.fired = True
+            self.action()
 
 
 async def load(client: Client, **arguments: Any) -> dict[str, Any]:
@@ -166,21 +180,15 @@ async def test_a_refusal_after_rows_were_sent_is_a_report_with_a_resume_handle(
     phones = [f"5697114{i:04d}" for i in range(5000)]
     path = write_rows(tmp_path / "refused.csv", phones)
     server = build_server(sandbox_settings(sandbox, max_in_flight=1))
-    refused = False
-
-    async def refuse_after_the_first_post(progress: float, total: float | None, message: str | None) -> None:
-        nonlocal refused
-        if not refused and message is not None and message.startswith("sent 1000"):
-            refused = True
-            set_faults(sandbox, errorRate=1.0, errorStatuses=[403])
+    refuse = AfterFirstChunk(lambda: set_faults(sandbox, errorRate=1.0, errorStatuses=[403]))
 
     async with Client(server, mode=mode) as client:  # type: ignore[arg-type]
         result = await client.call_tool(
             "load_campaign_data",
             {"template_id": SEED_TEMPLATE_ID, "campaign_id": SEED_CAMPAIGN_ID, "file_path": str(path)},
-            progress_callback=refuse_after_the_first_post,
+            progress_callback=refuse,
         )
-        assert refused
+        assert refuse.fired
         assert not result.is_error, result.content
         report = result.structured_content
         assert report is not None
@@ -212,21 +220,19 @@ async def test_a_file_changed_during_the_load_stops_it_with_a_report(
 ) -> None:
     phones = [f"5697115{i:04d}" for i in range(6000)]
     path = write_rows(tmp_path / "moving.csv", phones)
-    changed = False
 
-    async def rewrite_after_the_first_post(progress: float, total: float | None, message: str | None) -> None:
-        nonlocal changed
-        if not changed and message is not None and message.startswith("sent 1000"):
-            changed = True
-            write_rows(tmp_path / "replacement.csv", [f"5697116{i:04d}" for i in range(6000)])
-            os.replace(tmp_path / "replacement.csv", path)  # an editor's save: a new file in its place
+    def save_another_file() -> None:  # as an editor saves: a new file put in its place
+        write_rows(tmp_path / "replacement.csv", [f"5697116{i:04d}" for i in range(6000)])
+        os.replace(tmp_path / "replacement.csv", path)
+
+    rewrite = AfterFirstChunk(save_another_file)
 
     result = await client.call_tool(
         "load_campaign_data",
         {"template_id": SEED_TEMPLATE_ID, "campaign_id": SEED_CAMPAIGN_ID, "file_path": str(path)},
-        progress_callback=rewrite_after_the_first_post,
+        progress_callback=rewrite,
     )
-    assert changed
+    assert rewrite.fired
     assert not result.is_error, result.content
     report = result.structured_content
     assert report is not None
