@@ -64,6 +64,13 @@ async def test_lifting_rows_fail_closed_then_token_lifts_exactly_those(
             "bulk_set_dnd", {"campaign_id": SEED_CAMPAIGN_ID, "rows": lift, "confirmation_token": token}
         )
         assert not done.is_error, text_of(done)
+        # A bulk approval is not bound to the contacts' blocks (docs/security.md): within this
+        # process the spent token is what refuses its replay.
+        replay = await client.call_tool(
+            "bulk_set_dnd", {"campaign_id": SEED_CAMPAIGN_ID, "rows": lift, "confirmation_token": token}
+        )
+        assert code_of(replay) == "confirmation_invalid"
+        assert "already been used" in text_of(replay)
     assert records_blacklisted(sandbox) == {PHONES[1], PHONES[2]}
 
 
