@@ -64,6 +64,16 @@ def question_of(asked: InputRequiredResult) -> str:
     return request.params.message
 
 
+async def test_the_question_shows_the_state_the_approval_binds(sandbox: SandboxServer, mode: str) -> None:
+    human = Human(action="decline")
+    async with connect(sandbox, mode, human) as client:
+        campaign_id = await new_campaign(client)
+        await client.call_tool("start_campaign", {"campaign_id": campaign_id})
+        changed = await updated_at(client, campaign_id)
+    (question,) = human.shown
+    assert f"Current state: status Stopped, last changed {changed}.\nApprove this?" in question
+
+
 # --- confirmation tokens ------------------------------------------------------------------------
 
 
