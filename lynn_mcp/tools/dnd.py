@@ -153,9 +153,11 @@ async def _confirm_bulk_lift(
 
     async def subject() -> Subject:
         campaign = await client_of(ctx).get_campaign(campaign_id)
+        # The list's fingerprint is in the question, so on 2026-07-28 an answer recorded for one set
+        # of lifted contacts (a file rewritten between rounds) does not count for another.
         return Subject(
-            f'Lift the do-not-disturb block of {lifts.count} contact(s) for campaign "{campaign.name}": '
-            "they can be messaged by it again"
+            f"Lift the do-not-disturb block of {lifts.count} contact(s) (list {lifts.digest[:16]}) for "
+            f'campaign "{campaign.name}": they can be messaged by it again'
         )
 
     arguments = {"campaign_id": campaign_id, "lifted": lifts.digest, "confirmation_token": confirmation_token}
