@@ -99,7 +99,7 @@ class Subject:
     """What a consequential call would act on, as Lynn describes it now.
 
     ``preview`` says what the call will do. ``state`` is the short text an approval is bound to,
-    such as ``status Stopped, last changed 2026-11-30T14:05:12.345Z``: the human sees it and a token
+    such as ``status Stopped, last changed 2026-11-30T14:05:12.345+00:00``: the human sees it and a token
     binds it, so the approval stops applying when it changes. Empty binds nothing beyond the
     arguments (bulk lifts, see docs/security.md).
     """
