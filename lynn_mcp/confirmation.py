@@ -5,14 +5,17 @@ When a client cannot ask its human (no elicitation), a consequential call (``sta
 and a token from :meth:`ConfirmationSigner.mint`; the call is carried out only when repeated with
 that token and :meth:`ConfirmationSigner.verify` accepts it.
 
-A token is ``base64url(payload) + "." + base64url(HMAC-SHA256(payload))`` (about 110 characters).
-The payload binds digests of the tool name, of the tenant and of the canonical arguments, an expiry
+A token is ``base64url(payload) + "." + base64url(HMAC-SHA256(payload))`` (about 130 characters).
+The payload binds digests of the tool name, of the tenant, of the canonical arguments and of the
+state of what the call acts on as previewed (a campaign's status and last change, say), an expiry
 and a random nonce, so a token confirms exactly one call. It carries no argument values.
 
-Single use is enforced per process by a bounded cache of spent nonces. **Across replicas a replay
-is not detected** (the server stays stateless), so every guarded operation must be harmless when
-repeated: a second delete finds nothing, a second start is a no-op. Replicas accept each other's
-tokens only when they share ``LYNN_SIGNING_KEY``; without it every process draws its own key.
+Single use is enforced per process by a bounded cache of spent nonces. Across replicas that cache
+is not shared (the server stays stateless); what stops a replay there is the state: the caller
+re-reads it and a token whose previewed state no longer holds is refused (``state_changed``), so a
+token spent on one replica cannot act again on another once its call changed what it acted on.
+Replicas accept each other's tokens only when they share ``LYNN_SIGNING_KEY``; without it every
+process draws its own key. Surrounding whitespace and quotes (copy-paste) are ignored.
 """
 
 from __future__ import annotations
@@ -52,12 +55,14 @@ MAX_TTL_S: Final = 3600
 MIN_KEY_BYTES: Final = 32
 REPLAY_CACHE_SIZE: Final = 10_000
 
-_VERSION: Final = 1
-# version, expiry (unix seconds), nonce, tool digest, tenant digest, arguments digest
-_PAYLOAD: Final = struct.Struct(">BI12s8s8s16s")
+_VERSION: Final = 2  # v2 binds the previewed state; v1 tokens (5 minutes at most) are refused
+# version, expiry (unix seconds), nonce, tool digest, tenant digest, arguments digest, state digest
+_PAYLOAD: Final = struct.Struct(">BI12s8s8s16s16s")
 _MAC_BYTES: Final = hashlib.sha256().digest_size
-# Longer input is refused before any decoding work; real tokens are about 110 characters.
+# Longer input is refused before any decoding work; real tokens are about 130 characters.
 _MAX_TOKEN_CHARS: Final = 256
+# Quotes copy-paste brings along (the preview quotes the token); none is in the base64url alphabet.
+_QUOTES: Final = "\"'`"
 _MAC_KEY_LABEL: Final = b"lynn-mcp confirmation token v1"
 _SEAL_KEY_LABEL: Final = b"lynn-mcp sealed payload v1"
 _SEAL_MAC_BYTES: Final = 16
@@ -72,6 +77,7 @@ class RefusalReason(StrEnum):
     WRONG_TOOL = "wrong_tool"
     WRONG_ARGUMENTS = "wrong_arguments"
     WRONG_TENANT = "wrong_tenant"
+    STATE_CHANGED = "state_changed"
     REPLAYED = "replayed"
 
 
@@ -84,6 +90,9 @@ _REFUSAL_MESSAGES: Final = {
     RefusalReason.WRONG_ARGUMENTS: "The confirmation token was issued for different arguments; "
     "call again without it for a preview of these arguments.",
     RefusalReason.WRONG_TENANT: "The confirmation token was issued for another tenant.",
+    RefusalReason.STATE_CHANGED: "What the confirmation token approved has changed since its preview "
+    "(for example the campaign was started or stopped, or the block was set again), so the approval "
+    "no longer applies; call again without it for a preview of the current state and ask the user again.",
     RefusalReason.REPLAYED: "The confirmation token has already been used; each token confirms one call.",
 }
 
@@ -161,6 +170,10 @@ def _arguments_digest(arguments: Mapping[str, Any]) -> bytes:
     return _digest(b"arguments", canonical_arguments(arguments), 16)
 
 
+def _state_digest(state: str) -> bytes:
+    return _digest(b"state", state.encode("utf-8", "surrogatepass"), 16)
+
+
 def _encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
@@ -217,10 +230,12 @@ class ConfirmationSigner:
         arguments: Mapping[str, Any],
         tenant: str | int,
         *,
+        state: str = "",
         ttl_s: int = DEFAULT_TTL_S,
         now: float | None = None,
     ) -> str:
-        """A URL-safe token confirming one call of ``tool`` with ``arguments`` for ``tenant``.
+        """A URL-safe token confirming one call of ``tool`` with ``arguments`` for ``tenant``, while
+        what it acts on is still in ``state`` (the text the preview showed; empty when unbound).
 
         It expires after ``ttl_s`` seconds (1 to 3600) and is honoured once per process.
         """
@@ -234,6 +249,7 @@ class ConfirmationSigner:
             _tool_digest(tool),
             _tenant_digest(tenant),
             _arguments_digest(arguments),
+            _state_digest(state),
         )
         return f"{_encode(payload)}.{_encode(self._mac(payload))}"
 
@@ -244,14 +260,19 @@ class ConfirmationSigner:
         arguments: Mapping[str, Any],
         tenant: str | int,
         *,
+        state: str = "",
         now: float | None = None,
     ) -> ConfirmationCheck:
-        """Check that ``token`` confirms this exact call; on success the token is spent.
+        """Check that ``token`` confirms this exact call, with what it acts on still in ``state`` (read
+        again just now); on success the token is spent.
 
         Refusals leave the token unspent, so a mistaken retry does not burn a valid confirmation.
         Never raises on a bad token: the reason comes back in the :class:`ConfirmationCheck`.
         """
-        if not isinstance(token, str) or len(token) > _MAX_TOKEN_CHARS or token.count(".") != 1:
+        if not isinstance(token, str) or len(token) > _MAX_TOKEN_CHARS:
+            return ConfirmationCheck(RefusalReason.MALFORMED)
+        token = token.strip().strip(_QUOTES).strip()
+        if token.count(".") != 1:
             return ConfirmationCheck(RefusalReason.MALFORMED)
         encoded_payload, encoded_mac = token.split(".")
         payload, mac = _decode(encoded_payload), _decode(encoded_mac)
@@ -259,7 +280,9 @@ class ConfirmationSigner:
             return ConfirmationCheck(RefusalReason.MALFORMED)
         if not hmac.compare_digest(mac, self._mac(payload)):
             return ConfirmationCheck(RefusalReason.BAD_SIGNATURE)
-        version, expires_at, nonce, tool_digest, tenant_digest, arguments_digest = _PAYLOAD.unpack(payload)
+        version, expires_at, nonce, tool_digest, tenant_digest, arguments_digest, state_digest = (
+            _PAYLOAD.unpack(payload)
+        )
         if version != _VERSION:
             return ConfirmationCheck(RefusalReason.MALFORMED)
         if tool_digest != _tool_digest(tool):
@@ -275,6 +298,8 @@ class ConfirmationSigner:
         current_time = time.time() if now is None else now
         if current_time >= expires_at:
             return ConfirmationCheck(RefusalReason.EXPIRED)
+        if state_digest != _state_digest(state):
+            return ConfirmationCheck(RefusalReason.STATE_CHANGED)
         return (
             _ACCEPTED
             if self._spend(nonce, expires_at, current_time)

@@ -5,24 +5,38 @@ A consequential tool (start a campaign, delete something, lift a do-not-disturb 
 body, on both protocol eras (an `elicitation/create` request on 2025-11-25, an
 `InputRequiredResult` round trip on 2026-07-28). The body then calls :func:`ensure_consented`.
 
+What the human approves is a :class:`Subject`, read from Lynn when consent is needed: a preview
+(what the call will do) and the state of what it acts on (a campaign's status and last change, a
+contact's blocks). The state is shown in the question and bound into a token, so an approval stops
+applying once that state changes: a token is refused (``state_changed``), and on 2026-07-28 a
+replayed answer meets a re-rendered question whose digest differs, so the SDK asks again.
+docs/security.md states the guarantee per tool.
+
 Precedence, first match wins:
 
-1. ``LYNN_CONFIRM=never`` (the operator's setting, never a tool argument): consent is assumed.
+1. ``LYNN_CONFIRM=never`` (the operator's setting, never a tool argument): consent is assumed and
+   nothing is read.
 2. A ``confirmation_token`` argument: honoured only if it confirms exactly this call (tool,
-   canonical arguments, tenant, not expired, not spent in this process); otherwise the call is
-   refused with ``confirmation_invalid``, and nothing else is tried. A valid token counts as consent
-   even when the client could also elicit: it was minted with a preview for this exact call.
-3. The client declared form elicitation: the human is shown the preview and asked.
-4. Otherwise fail closed: a ``confirmation_required`` tool error carrying the preview and a fresh
-   token; the call happens only when repeated with it.
+   canonical arguments, tenant, the subject's state read again now, not expired, not spent in this
+   process); otherwise the call is refused with ``confirmation_invalid``, and nothing else is
+   tried. A valid token counts as consent even when the client could also elicit: it was minted
+   with a preview for this exact call.
+3. The client declared form elicitation: the human is shown the preview and its state and asked.
+4. Otherwise fail closed: a ``confirmation_required`` tool error carrying the preview, its state
+   and a fresh token; the call happens only when repeated with it.
 
 A model-supplied flag is never consent: no argument other than a server-minted token counts.
+Preview text passes :func:`lynn_mcp.redaction.redact` before it leaves (names come from Lynn).
 
 Wiring a tool (the resolver receives tool arguments by name, validated)::
 
     async def confirm_x(ctx: LynnContext, x_id: str, confirmation_token: str | None) -> ConsentRequest:
+        async def subject() -> Subject:
+            x = await client_of(ctx).get_x(x_id)
+            return Subject(f"Delete x {x.name}", state=f"last changed {x.updated_at}")
+
         return await request_consent(
-            ctx, "x", {"x_id": x_id, "confirmation_token": confirmation_token}, preview="Delete x"
+            ctx, "x", {"x_id": x_id, "confirmation_token": confirmation_token}, subject
         )
 
     async def x(ctx, x_id, confirmation_token: ConfirmationToken = None,
@@ -35,18 +49,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeAlias
 
 from mcp.server.mcpserver import Elicit, ElicitationResult
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.resolve import AcceptedElicitation
 from mcp.server.request_state import RequestStateSecurity
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, Strict
 
 from lynn_mcp.audit import note_consent, note_lynn_status
 from lynn_mcp.config import Settings
 from lynn_mcp.confirmation import CONFIRMATION_TOKEN_ARGUMENT, DEFAULT_TTL_S
 from lynn_mcp.errors import ConfirmationInvalid, ConfirmationRequired, Declined, LynnError
+from lynn_mcp.redaction import redact
 from lynn_mcp.tools.base import LynnContext, state_of
 
 __all__ = [
@@ -56,7 +72,8 @@ __all__ = [
     "ConsentAnswer",
     "ConsentRequest",
     "Granted",
-    "Preview",
+    "Subject",
+    "SubjectReader",
     "client_can_elicit",
     "ensure_consented",
     "request_consent",
@@ -67,7 +84,8 @@ __all__ = [
 class Approval(BaseModel):
     """The form the human sees under the preview: one checkbox."""
 
-    approve: bool = Field(description="Carry out the action described above.")
+    # Strict: only a JSON true approves; "yes", 1 or "maybe" do not fit the form (the schema is the same).
+    approve: Annotated[bool, Strict()] = Field(description="Carry out the action described above.")
 
 
 class Granted(Approval):
@@ -76,10 +94,31 @@ class Granted(Approval):
     via: Literal["token", "operator", "not_required"]
 
 
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """What a consequential call would act on, as Lynn describes it now.
+
+    ``preview`` says what the call will do. ``state`` is the short text an approval is bound to,
+    such as ``status Stopped, last changed 2026-11-30T14:05:12.345+00:00``: the human sees it and a token
+    binds it, so the approval stops applying when it changes. Empty binds nothing beyond the
+    arguments (bulk lifts, see docs/security.md).
+    """
+
+    preview: str
+    state: str = ""
+
+    def describe(self) -> str:
+        """The preview and the state as one redacted paragraph, ending with a full stop."""
+        text = self.preview.rstrip(".")
+        if self.state:
+            text += f". Current state: {self.state}"
+        return redact(f"{text}.")
+
+
 ConsentAnswer: TypeAlias = ElicitationResult[Approval]
 ConsentRequest: TypeAlias = Elicit[Approval] | Approval
-#: The preview text, or a coroutine function producing it (only awaited when a preview is shown).
-Preview: TypeAlias = str | Callable[[], Awaitable[str]]
+#: Reads the subject from Lynn; awaited only when consent is needed (not under LYNN_CONFIRM=never).
+SubjectReader: TypeAlias = Callable[[], Awaitable[Subject]]
 
 # One short shared description: every tool's schema is paid for in every conversation.
 ConfirmationToken = Annotated[
@@ -91,17 +130,18 @@ _REFUSED: dict[str, str] = {"decline": "declined", "cancel": "cancelled"}
 NOT_REQUIRED: Granted = Granted(approve=True, via="not_required")
 
 
-def request_state_security(settings: Settings) -> RequestStateSecurity | None:
+def request_state_security(settings: Settings) -> RequestStateSecurity:
     """Seal the 2026-07-28 elicitation round trip (``requestState``) with a key derived from
     ``LYNN_SIGNING_KEY``, so a human's answer is honoured by whichever replica receives it.
 
-    None without the setting: the SDK then draws a per-process key (fine for one process).
+    Without the setting, a per-process key (fine for one process). Either way a question must be
+    answered within the lifetime of a confirmation token (``DEFAULT_TTL_S``), not the SDK's 600 s.
     """
     if settings.signing_key is None:
-        return None
+        return RequestStateSecurity.ephemeral(ttl=DEFAULT_TTL_S)
     root_key = settings.signing_key.get_secret_value().encode()
     state_key = hmac.new(root_key, b"lynn-mcp request state v1", hashlib.sha256).digest()
-    return RequestStateSecurity(keys=[state_key])
+    return RequestStateSecurity(keys=[state_key], ttl=DEFAULT_TTL_S)
 
 
 def client_can_elicit(ctx: LynnContext) -> bool:
@@ -113,43 +153,48 @@ def client_can_elicit(ctx: LynnContext) -> bool:
 
 
 async def request_consent(
-    ctx: LynnContext, tool: str, arguments: Mapping[str, Any], preview: Preview
+    ctx: LynnContext, tool: str, arguments: Mapping[str, Any], subject: SubjectReader
 ) -> ConsentRequest:
     """Decide how this call gets consent (see the module docstring); use as a resolver's result.
 
     `arguments` are the call's arguments as the tool received them, including
-    ``confirmation_token`` (it is never part of what a token binds). Returns a granted
-    :class:`Approval` or an :class:`Elicit` for the SDK to ask; raises a coded tool error for a
-    refused token, for fail-closed previews, and for Lynn errors while building the preview.
+    ``confirmation_token`` (it is never part of what a token binds). `subject` reads what the
+    call acts on; it may raise a :class:`LynnError` to refuse the call before anyone is asked.
+    Returns a granted :class:`Approval` or an :class:`Elicit` for the SDK to ask; raises a coded
+    tool error for a refused token, for fail-closed previews, and for Lynn errors.
     """
     try:
-        return await _request_consent(ctx, tool, arguments, preview)
+        return await _request_consent(ctx, tool, arguments, subject)
     except LynnError as exc:  # resolvers run outside the tool body's LynnError translation
         note_lynn_status(exc.status)
         raise ToolError(exc.for_agent()) from None
 
 
 async def _request_consent(
-    ctx: LynnContext, tool: str, arguments: Mapping[str, Any], preview: Preview
+    ctx: LynnContext, tool: str, arguments: Mapping[str, Any], read_subject: SubjectReader
 ) -> ConsentRequest:
     state = state_of(ctx)
     if state.settings.confirm == "never":
         return Granted(approve=True, via="operator")
     tenant = state.client.tenant
+    # Read on every round of a 2026-07-28 round trip: the question is re-rendered from what Lynn says
+    # now, and the SDK honours a recorded answer only for an identical question.
+    subject = await read_subject()
     token = arguments.get(CONFIRMATION_TOKEN_ARGUMENT)
     if token is not None:
-        check = state.signer.verify(str(token), tool, arguments, tenant)
+        check = state.signer.verify(str(token), tool, arguments, tenant, state=subject.state)
         if not check.ok:
             raise ConfirmationInvalid(check.message, hint="")
         return Granted(approve=True, via="token")
-    text = (preview if isinstance(preview, str) else await preview()).rstrip(".")
+    text = subject.describe()
     if client_can_elicit(ctx):
-        return Elicit(f"{text}.\nApprove this?", Approval)
-    token = state.signer.mint(tool, arguments, tenant)
+        return Elicit(f"{text}\nApprove this?", Approval)
+    token = state.signer.mint(tool, arguments, tenant, state=subject.state)
     minutes = DEFAULT_TTL_S // 60
     raise ConfirmationRequired(
-        f"{text}. Nothing was done. Show this to the user; only if they approve, call {tool} again "
-        f'with the same arguments plus this confirmation_token (valid {minutes} minutes, once): "{token}"'
+        f"{text} Nothing was done. Show this to the user; only if they approve, call {tool} again "
+        f'with the same arguments plus this confirmation_token (valid {minutes} minutes, once): "{token}". '
+        "It stops applying if the current state above changes"
     )
 
 

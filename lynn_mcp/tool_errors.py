@@ -1,9 +1,11 @@
 """Give every failed tool call a stable code, including the failures the SDK words itself.
 
 Our tools raise `code: message. Next step.`; the SDK reports bad arguments as a pydantic dump that
-echoes the caller's values, an unknown tool as `Unknown tool: x`, and a crash as a bare
-`Error executing tool x`. This middleware rewrites those three so an agent can always branch on the
-code, and so no argument value (possibly hostile or secret) is echoed back. Every error text also
+echoes the caller's values, an unknown tool as `Unknown tool: x`, an answer to a consent question
+that does not fit its form as `Resolver '...' received ...` (both eras), and a crash as a bare
+`Error executing tool x`. This middleware rewrites those four so an agent can always branch on the
+code, and so no argument value (possibly hostile or secret) is echoed back. An unfitting answer is
+`declined`: it is not an approval, and nothing was done. Every error text also
 passes the log redactor on its way out: a registered secret that Lynn echoed in its own message
 (or that any other path put there) never reaches the model.
 """
@@ -17,13 +19,21 @@ from typing import Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 
-from lynn_mcp.errors import ERROR_CODES
+from lynn_mcp.errors import ERROR_CODES, Declined
 from lynn_mcp.redaction import redact
 
 INTERNAL_ERROR = "internal_error"
 _CODED = re.compile(r"^(?:" + "|".join([*ERROR_CODES, INTERNAL_ERROR]) + r")\b")
 _PREFIX = re.compile(r"^Error executing tool (?P<tool>[\w-]+)(?:: )?(?P<rest>.*)$", re.DOTALL)
 _PYDANTIC_MESSAGE = re.compile(r"^\s+(?P<message>.*?)(?: \[type=.*)?$")
+# The SDK's words for an elicitation answer it could not use (accepted without content, content off
+# the schema, a response of another kind), on 2025-11-25 (`Resolver 'k': Received ...`) and on
+# 2026-07-28 (`Resolver 'k' received ...`). Every resolver here asks for consent.
+_UNUSABLE_ANSWER = re.compile(r"^Resolver '[^']*':? [Rr]eceived ")
+_UNFIT_ANSWER_TEXT = Declined(
+    "the answer to the confirmation question did not fit its form (approve must be true or false), "
+    "so it is not an approval"
+).for_agent()
 
 
 def _validation_summary(dump: str) -> str:
@@ -52,6 +62,8 @@ def coded_error_text(text: str, disabled: Mapping[str, str]) -> str:
     tool, rest = match.group("tool"), match.group("rest")
     if _CODED.match(rest):
         return f"Error executing tool {tool}: {rest}"
+    if _UNUSABLE_ANSWER.match(rest):
+        return f"Error executing tool {tool}: {_UNFIT_ANSWER_TEXT}"
     if re.match(r"^\d+ validation errors? for ", rest):
         return (
             f"Error executing tool {tool}: invalid_argument: {_validation_summary(rest)}. "

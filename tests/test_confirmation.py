@@ -1,4 +1,5 @@
-"""Confirmation tokens: bound to one call, expiring, single use per process, unforgeable."""
+"""Confirmation tokens: bound to one call and the state it previewed, expiring, single use per
+process, unforgeable."""
 
 from __future__ import annotations
 
@@ -26,12 +27,15 @@ NOW = 1_800_000_000.0
 TOOL = "delete_campaign"
 TENANT = "tenant-7"
 ARGS: dict[str, Any] = {"campaign_id": "c-123", "reason": None}
+STATE = "status Stopped, last changed 2026-11-30T14:05:12.345+00:00"
 
 
 def check(signer: ConfirmationSigner, token: str, **overrides: Any) -> ConfirmationCheck:
-    call: dict[str, Any] = {"tool": TOOL, "arguments": ARGS, "tenant": TENANT, "now": NOW + 1}
+    call: dict[str, Any] = {"tool": TOOL, "arguments": ARGS, "tenant": TENANT, "state": STATE, "now": NOW + 1}
     call.update(overrides)
-    return signer.verify(token, call["tool"], call["arguments"], call["tenant"], now=call["now"])
+    return signer.verify(
+        token, call["tool"], call["arguments"], call["tenant"], state=call["state"], now=call["now"]
+    )
 
 
 @pytest.fixture
@@ -41,7 +45,7 @@ def signer() -> ConfirmationSigner:
 
 @pytest.fixture
 def token(signer: ConfirmationSigner) -> str:
-    return signer.mint(TOOL, ARGS, TENANT, now=NOW)
+    return signer.mint(TOOL, ARGS, TENANT, state=STATE, now=NOW)
 
 
 def test_valid_token_confirms_once_then_is_replayed(signer: ConfirmationSigner, token: str) -> None:
@@ -70,6 +74,15 @@ def test_tokens_are_unique_per_mint(signer: ConfirmationSigner) -> None:
         ({"arguments": {"campaign_id": float("nan")}}, RefusalReason.WRONG_ARGUMENTS),
         ({"tool": "start_campaign"}, RefusalReason.WRONG_TOOL),
         ({"tenant": "tenant-8"}, RefusalReason.WRONG_TENANT),
+        (
+            {"state": "status Stopped, last changed 2026-11-30T14:05:12.346+00:00"},
+            RefusalReason.STATE_CHANGED,
+        ),
+        (
+            {"state": "status Started, last changed 2026-11-30T14:05:12.345+00:00"},
+            RefusalReason.STATE_CHANGED,
+        ),
+        ({"state": ""}, RefusalReason.STATE_CHANGED),
         ({"now": NOW + 300}, RefusalReason.EXPIRED),
         ({"now": NOW + 10_000}, RefusalReason.EXPIRED),
     ],
@@ -84,6 +97,33 @@ def test_mismatches_are_refused_without_spending_the_token(
         refused.raise_if_refused()
     assert raised.value.reason is reason
     assert check(signer, token).ok  # a mistaken attempt does not burn the confirmation
+
+
+def test_a_changed_state_is_named_in_the_refusal(signer: ConfirmationSigner, token: str) -> None:
+    refused = check(signer, token, state="status Started, last changed 2026-12-01T00:00:00.000+00:00")
+    assert "changed since its preview" in refused.message
+    assert "call again without it" in refused.message
+
+
+def test_an_unbound_token_confirms_only_an_unbound_call(signer: ConfirmationSigner) -> None:
+    unbound = signer.mint(TOOL, ARGS, TENANT, now=NOW)
+    assert check(signer, unbound, state=STATE).reason is RefusalReason.STATE_CHANGED
+    assert check(signer, unbound, state="").ok
+
+
+@pytest.mark.parametrize(
+    "wrap", [" {}", "{}\n", "\t {} \r\n", '"{}"', "'{}'", "`{}`", ' "{}" \n', "\u00a0{}"]
+)
+def test_pasted_whitespace_and_quotes_around_a_token_are_ignored(
+    signer: ConfirmationSigner, token: str, wrap: str
+) -> None:
+    assert check(signer, wrap.format(token)).ok
+
+
+@pytest.mark.parametrize("damage", ["{} x", "{}..", "{}\n{}", "x{}"])
+def test_only_the_surroundings_are_trimmed(signer: ConfirmationSigner, token: str, damage: str) -> None:
+    assert not check(signer, damage.format(token, token)).ok
+    assert check(signer, token).ok
 
 
 def test_still_valid_one_second_before_expiry(signer: ConfirmationSigner, token: str) -> None:
@@ -105,12 +145,12 @@ def test_equivalent_arguments_are_accepted(
 
 
 def test_integer_and_string_tenant_agree(signer: ConfirmationSigner) -> None:
-    token = signer.mint(TOOL, ARGS, 7, now=NOW)
+    token = signer.mint(TOOL, ARGS, 7, state=STATE, now=NOW)
     assert check(signer, token, tenant="7").ok
 
 
 def test_replicas_with_the_same_key_accept_each_others_tokens() -> None:
-    minted_by_one = ConfirmationSigner(KEY).mint(TOOL, ARGS, TENANT, now=NOW)
+    minted_by_one = ConfirmationSigner(KEY).mint(TOOL, ARGS, TENANT, state=STATE, now=NOW)
     assert check(ConfirmationSigner(KEY.encode()), minted_by_one).ok
     assert check(ConfirmationSigner(SecretStr(KEY)), minted_by_one).ok
 
@@ -153,7 +193,7 @@ def test_malformed_tokens_are_refused(signer: ConfirmationSigner, garbage: str) 
 
 
 _MUTATION_SIGNER = ConfirmationSigner(KEY)
-_MUTATION_TOKEN = _MUTATION_SIGNER.mint(TOOL, ARGS, TENANT, now=NOW)
+_MUTATION_TOKEN = _MUTATION_SIGNER.mint(TOOL, ARGS, TENANT, state=STATE, now=NOW)
 
 
 @given(
@@ -184,7 +224,7 @@ def test_only_one_of_many_concurrent_uses_succeeds(signer: ConfirmationSigner, t
 
 def test_replay_cache_is_bounded(monkeypatch: pytest.MonkeyPatch, signer: ConfirmationSigner) -> None:
     monkeypatch.setattr(confirmation, "REPLAY_CACHE_SIZE", 2)
-    first, second, third = (signer.mint(TOOL, ARGS, TENANT, now=NOW) for _ in range(3))
+    first, second, third = (signer.mint(TOOL, ARGS, TENANT, state=STATE, now=NOW) for _ in range(3))
     for token in (first, second, third):
         assert check(signer, token).ok
     # The oldest nonce was forgotten to stay within the cap: its replay goes undetected, as it
@@ -197,7 +237,7 @@ def test_ttl_bounds(signer: ConfirmationSigner) -> None:
     for bad_ttl in (0, -1, 3601):
         with pytest.raises(ValueError, match="ttl_s"):
             signer.mint(TOOL, ARGS, TENANT, ttl_s=bad_ttl, now=NOW)
-    short_lived = signer.mint(TOOL, ARGS, TENANT, ttl_s=10, now=NOW)
+    short_lived = signer.mint(TOOL, ARGS, TENANT, ttl_s=10, state=STATE, now=NOW)
     assert check(signer, short_lived, now=NOW + 10).reason is RefusalReason.EXPIRED
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from lynn_mcp.sandbox import validate as v
@@ -21,6 +21,17 @@ _KEYS = (
     "id", "name", "division", "category", "campaignType", "executionMode", "channel", "templateId",
     "startDate", "stopDate", "validUntil", "status", "createdAt", "updatedAt",
 )  # fmt: skip
+
+
+def changed_at(previous: str | None) -> str:
+    """The updatedAt of a change to something last changed at ``previous``: now, or a millisecond
+    after ``previous`` if the clock has not moved past it, so every change shows in updatedAt (a
+    client may bind an approval to it: start, stop, start again within a millisecond must differ)."""
+    now = now_iso()
+    if previous is None or now > previous:  # same format and offset: text order is time order
+        return now
+    later = datetime.fromisoformat(previous) + timedelta(milliseconds=1)
+    return later.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def campaign_json(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -129,7 +140,7 @@ async def put_campaign(ctx: Ctx) -> Any:
             if key in body:
                 merged[key] = body[key]
         _check(db, ctx.tenant, merged, body)
-        merged["updatedAt"] = now_iso()
+        merged["updatedAt"] = changed_at(merged["updatedAt"])
         _save(db, ctx.tenant, merged)
     return merged
 
@@ -153,7 +164,7 @@ async def _set_status(ctx: Ctx, status: str) -> dict[str, Any]:
                 f"only Manual campaigns can be started or stopped; this one is {campaign['executionMode']}"
             )
         if campaign["status"] != status:
-            campaign.update(status=status, updatedAt=now_iso())
+            campaign.update(status=status, updatedAt=changed_at(campaign["updatedAt"]))
             _save(db, ctx.tenant, campaign)
     return campaign
 

@@ -7,10 +7,9 @@ import sqlite3
 from typing import Any
 
 from lynn_mcp.sandbox import validate as v
-from lynn_mcp.sandbox.api_campaigns import load_campaign
+from lynn_mcp.sandbox.api_campaigns import changed_at, load_campaign
 from lynn_mcp.sandbox.api_contacts import load_contact
 from lynn_mcp.sandbox.errors import ApiError, bad_request, not_found
-from lynn_mcp.sandbox.store import now_iso
 from lynn_mcp.sandbox.tasks import create_task, task_response
 from lynn_mcp.sandbox.web import Ctx
 
@@ -42,10 +41,17 @@ def _entries(db: sqlite3.Connection, contact_id: str, campaign_ids: list[str] | 
 
 
 def _set(db: sqlite3.Connection, campaign_ids: list[str], contact_id: str, flag: bool) -> None:
-    now = now_iso()
+    """Write the contact's entries; each one's updatedAt moves on, even when the flag stays the same."""
+    in_campaigns = f"campaign_id IN ({','.join('?' * len(campaign_ids))})"
+    previous = dict(
+        db.execute(
+            f"SELECT campaign_id, updated_at FROM dnd WHERE contact_id = ? AND {in_campaigns}",  # noqa: S608 - interpolates '?' placeholders only
+            [contact_id, *campaign_ids],
+        ).fetchall()
+    )
     db.executemany(
         "INSERT OR REPLACE INTO dnd VALUES (?, ?, ?, ?)",
-        [(cid, contact_id, int(flag), now) for cid in campaign_ids],
+        [(cid, contact_id, int(flag), changed_at(previous.get(cid))) for cid in campaign_ids],
     )
 
 

@@ -11,10 +11,12 @@ from lynn_mcp.consent import (
     ConfirmationToken,
     ConsentAnswer,
     ConsentRequest,
+    Subject,
     ensure_consented,
     request_consent,
 )
-from lynn_mcp.models import CampaignFields, CampaignType, Channel, ExecutionMode
+from lynn_mcp.errors import Conflict
+from lynn_mcp.models import Campaign, CampaignFields, CampaignType, Channel, ExecutionMode
 from lynn_mcp.tools.base import (
     CREATE,
     DESTROY,
@@ -34,6 +36,7 @@ from lynn_mcp.tools.base import (
     page,
 )
 from lynn_mcp.tools.results import CampaignDetail, CampaignPage, CampaignSummary, Deleted
+from lynn_mcp.untrusted import clean_text
 
 Name = Annotated[str, Field(min_length=1, max_length=100, description="Unique per tenant.")]
 Text = Annotated[str | None, Field(max_length=100)]
@@ -49,33 +52,60 @@ def _iso_text(value: object) -> object:
 When = Annotated[AwareDatetime | None, BeforeValidator(_iso_text), Field(description="ISO 8601 with offset.")]
 
 
+def _campaign_state(campaign: Campaign) -> str:
+    """What an approval about a campaign is bound to: its status and last change, as Lynn reports them."""
+    status = clean_text(campaign.status, max_len=40) or "unknown"
+    changed = clean_text(campaign.updated_at, max_len=40) or "unknown"
+    return f"status {status}, last changed {changed}"
+
+
+def _refuse_unless_startable(campaign: Campaign) -> None:
+    """Raise :class:`Conflict` for a campaign StartCampaign cannot start, before anyone is asked."""
+    mode = clean_text(campaign.execution_mode, max_len=40)
+    if mode is not None and mode.casefold() != "manual":
+        raise Conflict(
+            f'campaign "{campaign.name}" runs {mode}: Lynn starts and stops it by itself, and only '
+            "Manual campaigns can be started through the API",
+            hint="Nothing was done and nobody was asked. Only if the user wants to start it by hand, "
+            "make it Manual with update_campaign first.",
+        )
+    if (campaign.status or "").casefold() == "started":
+        raise Conflict(
+            f'campaign "{campaign.name}" is already Started',
+            hint="Nothing was done and nobody was asked; it is already sending.",
+        )
+
+
 async def _confirm_delete(
     ctx: LynnContext, campaign_id: str, confirmation_token: str | None
 ) -> ConsentRequest:
-    async def preview() -> str:
+    async def subject() -> Subject:
         campaign = await client_of(ctx).get_campaign(campaign_id)
-        return (
-            f'Delete campaign "{campaign.name}" ({campaign.id}, status {campaign.status or "unknown"}) '
-            "with all its records and blacklist entries. This cannot be undone"
+        return Subject(
+            f'Delete campaign "{campaign.name}" ({campaign.id}) with all its records and blacklist '
+            "entries. This cannot be undone",
+            _campaign_state(campaign),
         )
 
     arguments = {"campaign_id": campaign_id, "confirmation_token": confirmation_token}
-    return await request_consent(ctx, "delete_campaign", arguments, preview)
+    return await request_consent(ctx, "delete_campaign", arguments, subject)
 
 
 async def _confirm_start(
     ctx: LynnContext, campaign_id: str, confirmation_token: str | None
 ) -> ConsentRequest:
-    async def preview() -> str:
+    async def subject() -> Subject:
         campaign = await client_of(ctx).get_campaign(campaign_id)
+        _refuse_unless_startable(campaign)
         channel = campaign.channel or "WhatsApp"
-        return (
+        return Subject(
             f'Start campaign "{campaign.name}" ({campaign.id}): Lynn begins sending {channel} messages '
-            "to every contact loaded into it. Sent messages cannot be taken back"
+            "to every contact loaded into it. Sent messages cannot be taken back",
+            _campaign_state(campaign),
         )
 
     arguments = {"campaign_id": campaign_id, "confirmation_token": confirmation_token}
-    return await request_consent(ctx, "start_campaign", arguments, preview)
+    return await request_consent(ctx, "start_campaign", arguments, subject)
 
 
 def register(server: MCPServer[object]) -> None:

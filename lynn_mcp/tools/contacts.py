@@ -11,6 +11,7 @@ from lynn_mcp.consent import (
     ConfirmationToken,
     ConsentAnswer,
     ConsentRequest,
+    Subject,
     ensure_consented,
     request_consent,
 )
@@ -31,6 +32,7 @@ from lynn_mcp.tools.base import (
     page,
 )
 from lynn_mcp.tools.results import ContactPage, ContactView, Deleted
+from lynn_mcp.untrusted import clean_text
 
 Identifier = Annotated[str, Field(min_length=1, max_length=100, description="Phone as digits (E.164, no +).")]
 CorrelationIds = Annotated[
@@ -42,15 +44,16 @@ CorrelationIds = Annotated[
 async def _confirm_delete(
     ctx: LynnContext, contact_id: str, confirmation_token: str | None
 ) -> ConsentRequest:
-    async def preview() -> str:
+    async def subject() -> Subject:
         contact = await client_of(ctx).get_contact(contact_id)
-        return (
+        return Subject(
             f'Delete contact "{contact.name or "unnamed"}" ({contact.channel or "unknown channel"} '
-            f"{contact.identifier or 'without identifier'}, id {contact.id}). This cannot be undone"
+            f"{contact.identifier or 'without identifier'}, id {contact.id}). This cannot be undone",
+            f"last changed {clean_text(contact.updated_at, max_len=40) or 'unknown'}",
         )
 
     arguments = {"contact_id": contact_id, "confirmation_token": confirmation_token}
-    return await request_consent(ctx, "delete_contact", arguments, preview)
+    return await request_consent(ctx, "delete_contact", arguments, subject)
 
 
 def register(server: MCPServer[object]) -> None:

@@ -13,11 +13,12 @@ from lynn_mcp.consent import (
     ConfirmationToken,
     ConsentAnswer,
     ConsentRequest,
+    Subject,
     ensure_consented,
     request_consent,
 )
 from lynn_mcp.errors import LynnError
-from lynn_mcp.models import Channel
+from lynn_mcp.models import Channel, DndEntry
 from lynn_mcp.tools.base import (
     READ,
     UPDATE,
@@ -31,6 +32,7 @@ from lynn_mcp.tools.base import (
 )
 from lynn_mcp.tools.bulk import OptionalPath, Resume, TimeoutS, load_options, progress_of
 from lynn_mcp.tools.results import DndList, LoadReport, TaskReport
+from lynn_mcp.untrusted import clean_text
 
 DoNotDisturb = Annotated[bool, Field(description="true blacklists; false lets messages through again.")]
 
@@ -54,6 +56,18 @@ class DndRow(BaseModel):
         return values
 
 
+def _blocks_state(entries: list[DndEntry]) -> str:
+    """What an approval to lift blocks is bound to: the contact's blocks in scope (which campaign, since
+    when, as Lynn reports them). Lifting and setting a block again both change it."""
+    blocked = sorted((e for e in entries if e.do_not_disturb), key=lambda e: e.campaign_id)
+    if not blocked:
+        return "not blocked"
+    since = [clean_text(e.updated_at, max_len=40) or "an unknown time" for e in blocked]
+    return "blocked for " + "; ".join(
+        f'"{e.campaign_name or e.campaign_id}" since {at}' for e, at in zip(blocked, since, strict=True)
+    )
+
+
 async def _confirm_campaign_lift(
     ctx: LynnContext, contact_id: str, campaign_id: str, do_not_disturb: bool, confirmation_token: str | None
 ) -> ConsentRequest:
@@ -61,13 +75,15 @@ async def _confirm_campaign_lift(
     if do_not_disturb:
         return NOT_REQUIRED
 
-    async def preview() -> str:
+    async def subject() -> Subject:
         client = client_of(ctx)
         contact = await client.get_contact(contact_id)
         campaign = await client.get_campaign(campaign_id)
-        return (
+        blocks = [e for e in await client.get_contact_dnd(contact_id) if e.campaign_id == campaign.id]
+        return Subject(
             f'Lift the do-not-disturb block of contact "{contact.name or contact.id}" for campaign '
-            f'"{campaign.name}": they can be messaged by it again'
+            f'"{campaign.name}": they can be messaged by it again',
+            _blocks_state(blocks),
         )
 
     arguments = {
@@ -76,7 +92,7 @@ async def _confirm_campaign_lift(
         "do_not_disturb": do_not_disturb,
         "confirmation_token": confirmation_token,
     }
-    return await request_consent(ctx, "set_dnd_for_campaign", arguments, preview)
+    return await request_consent(ctx, "set_dnd_for_campaign", arguments, subject)
 
 
 async def _confirm_category_lift(
@@ -86,14 +102,17 @@ async def _confirm_category_lift(
     if do_not_disturb:
         return NOT_REQUIRED
 
-    async def preview() -> str:
+    async def subject() -> Subject:
         client = client_of(ctx)
         contact = await client.get_contact(contact_id)
         wanted = category.casefold()
         count = sum(1 for c in await client.list_campaigns() if (c.category or "").casefold() == wanted)
-        return (
+        entries = await client.get_contact_dnd(contact_id)
+        blocks = [e for e in entries if (e.category or "").casefold() == wanted]
+        return Subject(
             f'Lift the do-not-disturb block of contact "{contact.name or contact.id}" for every campaign '
-            f'of category "{category}" ({count} today): they can be messaged by them again'
+            f'of category "{category}" ({count} today): they can be messaged by them again',
+            _blocks_state(blocks),
         )
 
     arguments = {
@@ -102,7 +121,7 @@ async def _confirm_category_lift(
         "do_not_disturb": do_not_disturb,
         "confirmation_token": confirmation_token,
     }
-    return await request_consent(ctx, "set_dnd_for_category", arguments, preview)
+    return await request_consent(ctx, "set_dnd_for_category", arguments, subject)
 
 
 async def _confirm_bulk_lift(
@@ -112,7 +131,8 @@ async def _confirm_bulk_lift(
     file_path: str | None,
     confirmation_token: str | None,
 ) -> ConsentRequest:
-    """Rows that lift a block need the user; the token binds which contacts, not the file's path."""
+    """Rows that lift a block need the user; an approval binds which contacts (not the file's path)
+    but not their current blocks: reading those would cost a request per contact (docs/security.md)."""
     from lynn_mcp.workflows.bulk import blacklist_lifts, prepare_dnd_load  # lazily: see tools/bulk.py
 
     try:
@@ -130,15 +150,17 @@ async def _confirm_bulk_lift(
     if lifts.count == 0:
         return NOT_REQUIRED
 
-    async def preview() -> str:
+    async def subject() -> Subject:
         campaign = await client_of(ctx).get_campaign(campaign_id)
-        return (
-            f'Lift the do-not-disturb block of {lifts.count} contact(s) for campaign "{campaign.name}": '
-            "they can be messaged by it again"
+        # The list's fingerprint is in the question, so on 2026-07-28 an answer recorded for one set
+        # of lifted contacts (a file rewritten between rounds) does not count for another.
+        return Subject(
+            f"Lift the do-not-disturb block of {lifts.count} contact(s) (list {lifts.digest[:16]}) for "
+            f'campaign "{campaign.name}": they can be messaged by it again'
         )
 
     arguments = {"campaign_id": campaign_id, "lifted": lifts.digest, "confirmation_token": confirmation_token}
-    return await request_consent(ctx, "bulk_set_dnd", arguments, preview)
+    return await request_consent(ctx, "bulk_set_dnd", arguments, subject)
 
 
 def register(server: MCPServer[object]) -> None:

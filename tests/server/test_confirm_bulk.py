@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
 from mcp import Client
+from mcp.types import ElicitResult, InputRequiredResult
 from server_helpers import sandbox_settings
 from test_confirm import Human, code_of, text_of, token_of
 
@@ -64,6 +66,13 @@ async def test_lifting_rows_fail_closed_then_token_lifts_exactly_those(
             "bulk_set_dnd", {"campaign_id": SEED_CAMPAIGN_ID, "rows": lift, "confirmation_token": token}
         )
         assert not done.is_error, text_of(done)
+        # A bulk approval is not bound to the contacts' blocks (docs/security.md): within this
+        # process the spent token is what refuses its replay.
+        replay = await client.call_tool(
+            "bulk_set_dnd", {"campaign_id": SEED_CAMPAIGN_ID, "rows": lift, "confirmation_token": token}
+        )
+        assert code_of(replay) == "confirmation_invalid"
+        assert "already been used" in text_of(replay)
     assert records_blacklisted(sandbox) == {PHONES[1], PHONES[2]}
 
 
@@ -87,3 +96,28 @@ async def test_a_file_that_lifts_asks_the_human(sandbox: SandboxServer, mode: st
     assert not done.is_error, text_of(done)
     assert "2 contact(s)" in accepting.shown[0]
     assert records_blacklisted(sandbox) == {PHONES[2]}
+
+
+async def test_a_2026_answer_does_not_count_for_a_file_rewritten_with_other_lifts(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    lifts = tmp_path / "optins.csv"
+    lifts.write_text(f"identifier,do_not_disturb\n{PHONES[0]},false\n")
+    arguments = {"campaign_id": SEED_CAMPAIGN_ID, "file_path": str(lifts)}
+    async with Client(build_server(sandbox_settings(sandbox)), elicitation_callback=Human()) as client:  # type: ignore[arg-type]
+        await block_all(client)
+        asked = await client.session.call_tool("bulk_set_dnd", arguments, allow_input_required=True)
+        assert isinstance(asked, InputRequiredResult)
+        assert asked.input_requests is not None
+        lifts.write_text(f"identifier,do_not_disturb\n{PHONES[2]},false\n")  # same count, another contact
+        approve = ElicitResult(action="accept", content={"approve": True})
+        responses: dict[str, Any] = dict.fromkeys(asked.input_requests, approve)
+        answered = await client.session.call_tool(
+            "bulk_set_dnd",
+            arguments,
+            input_responses=responses,
+            request_state=asked.request_state,
+            allow_input_required=True,
+        )
+        assert isinstance(answered, InputRequiredResult)  # asked again about the list it would lift now
+    assert records_blacklisted(sandbox) == set(PHONES)
