@@ -489,11 +489,7 @@ async def test_the_outbound_filter_alone_stops_what_reaches_an_answer(
     preview inside the tools/call answer), progress, the audit log and the logs."""
     monkeypatch.setattr("lynn_mcp.client.redact_json_body", lambda body: body)
     outputs = await echoing_session(sandbox, sentinels, captured_logs, tmp_path, mode)
-    # Written from Lynn's text without passing any answer: only the scrub on arrival protects it.
-    exempt = {"the results file"}
-    if mode == "legacy":
-        # An elicitation/create request is sent by the SDK, not returned through the middleware.
-        # DEPENDS on consent.py passing previews through redaction.redact (another branch of issue
-        # 11); with that change merged this exemption can go.
-        exempt.add("elicitation previews")
-    assert_no_leaks(sandbox, sentinels, outputs, frozenset(exempt))
+    # The results file is written from Lynn's text without passing any answer: only the scrub on
+    # arrival protects it. A 2025-11-25 elicitation preview does not pass an answer either (the SDK
+    # sends elicitation/create itself); consent.py redacts it before it is sent.
+    assert_no_leaks(sandbox, sentinels, outputs, frozenset({"the results file"}))
