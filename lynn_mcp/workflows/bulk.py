@@ -129,6 +129,8 @@ async def prepare_campaign_data_load(
         resume=_resume_state(signer, resume, load_fingerprint),
         progress=progress,
     )
+    if source.rows.sheet_note is not None:
+        load.notes.append(source.rows.sheet_note)
     if target.header is not None and target.header.unknown:
         load.notes.append(" ".join(target.header.messages()))
     return load
@@ -177,6 +179,8 @@ async def prepare_dnd_load(
         resume=_resume_state(signer, resume, load_fingerprint),
         progress=progress,
     )
+    if source.rows.sheet_note is not None:
+        load.notes.append(source.rows.sheet_note)
     unknown = [name for name in source.rows.header if name not in DND_FIELDS and name != identifier_column]
     if unknown:
         load.notes.append(f"Column(s) ignored: {', '.join(unknown[:10])}.")
