@@ -148,9 +148,9 @@ PHONE_COLUMN_HINTS: Final = (
     "mobile",
     "whatsapp",
 )
-# A header cell is a column name, not a sentence: "Teléfono móvil" is, "Put each customer's phone
-# in column B" (the first line of an instructions sheet) is not.
-_HEADER_CELL_WORDS: Final = 6
+# A header cell is a column name, not a sentence: "Número de teléfono móvil" is, "Fill in the phone
+# column" (the first line of an instructions sheet) is not.
+_HEADER_CELL_WORDS: Final = 4
 _MAX_RESULTS_NAMES: Final = 1000
 
 # The csv module refuses a field over 131,072 characters with an error raised in the middle of the
@@ -271,7 +271,12 @@ def _open_csv(path: Path) -> Iterator[tuple[list[str], Iterator[tuple[int, _Cell
         if not first_line.strip():
             raise RowFileError(f"{path.name}: the file is empty (no header line).")
         reader = csv.reader(itertools.chain([first_line], handle), delimiter=_choose_delimiter(first_line))
-        header = next(reader)
+        try:
+            header = next(reader)  # more lines than the first when a quoted name holds a line break
+        except UnicodeDecodeError as exc:
+            raise _not_utf8(path, _csv_rows_through) from exc
+        except csv.Error as exc:
+            raise RowFileError(f"{path.name}: CSV error in the header: {exc}") from exc
         yield header, _csv_rows(reader, path)
 
 
