@@ -212,6 +212,13 @@ def test_the_first_sheet_is_read_when_it_holds_the_data(tmp_path: Path) -> None:
     path = workbook(tmp_path / "first.xlsx", {"Contacts": DATA, "Data": [["Phone"], ["56911111111"]]})
     dnd = workbook(tmp_path / "dnd.xlsx", {"Notes": [["read me"]], "Optout": [["identifier"], ["x@y.z"]]})
     mapped = workbook(tmp_path / "mapped.xlsx", {"Notes": [["read me"]], "Lista": [["Numero"], ["569"]]})
+    spanish = workbook(
+        tmp_path / "es.xlsx",
+        {
+            "Notas": [["Escriba el teléfono de cada cliente"]],
+            "Datos": [["Nombre", "Número de teléfono móvil"]],
+        },
+    )
 
     source = iter_file_rows(path)
 
@@ -219,6 +226,7 @@ def test_the_first_sheet_is_read_when_it_holds_the_data(tmp_path: Path) -> None:
     assert source.sheet_name == "Contacts"
     assert iter_file_rows(dnd).header == ["identifier"], "the blacklist's column counts"
     assert iter_file_rows(mapped, column_map={"Numero": "Phone"}).header == ["Phone"], "after column_map"
+    assert iter_file_rows(spanish).header == ["Nombre", "Número de teléfono móvil"], "a name, not a sentence"
     assert iter_file_rows(tmp_path / "x.csv").sheet_note is None
 
 
