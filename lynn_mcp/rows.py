@@ -15,15 +15,21 @@ Row rules (the sandbox's 400 rules, applied before anything is sent):
 
 - every template column must be present in the row (values may be empty, except the phone);
   columns the template lacks are dropped (reported once by `check_header`, not per row);
-- the phone is normalised (a trailing `.0` from a spreadsheet float dropped; spaces, tabs,
-  non-breaking spaces, dashes, dots, parentheses removed; then one leading `+` or `00` removed)
-  and must be 8-15 ASCII digits (E.164 without `+`);
+- the phone is normalised without changing what the cell means (`normalize_phone`): a plain
+  decimal number with a zero fraction, as a spreadsheet writes an integer (`56912345679.00`,
+  `56912345679,0`), is that integer; spaces, tabs, non-breaking spaces, dashes, dots and
+  parentheses used as separators (`+56 9 6666-6666`, `56.9.6666.6666`) are removed; then one
+  leading `+` or `00`. It must then be 8-15 ASCII digits (E.164 without `+`). A plain decimal
+  number with a non-zero fraction (`56912345679.5`) and scientific notation (`5.69E+10`: the
+  spreadsheet dropped digits) are `invalid_phone`, with a detail that says how to fix the export;
+  the phone as written is never guessed at;
 - a phone already accepted earlier in the same load is a duplicate (the first one is sent).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +37,7 @@ from enum import StrEnum
 from itertools import islice
 from typing import Any, Final, NamedTuple, TypeVar, cast
 
-from lynn_mcp.rowfiles import MalformedRow, RowOutcome
+from lynn_mcp.rowfiles import MalformedRow, RowOutcome, is_phone_column_name
 
 __all__ = [
     "MAX_PHONE_DIGITS",
@@ -41,6 +47,7 @@ __all__ = [
     "HeaderReport",
     "JsonRequest",
     "JsonRequestError",
+    "PhoneFormatError",
     "RejectReason",
     "RejectionExample",
     "RowChecker",
@@ -59,16 +66,19 @@ MIN_PHONE_DIGITS: Final = 8
 MAX_PHONE_DIGITS: Final = 15
 # Characters people put in phone numbers for readability; deleted in one C-level pass per row.
 _PHONE_PUNCTUATION: Final = str.maketrans("", "", " \t\u00a0-.()")
-_PHONE_COLUMN_HINTS: Final = (
-    "phone",
-    "telefono",
-    "teléfono",
-    "celular",
-    "movil",
-    "móvil",
-    "mobile",
-    "whatsapp",
+# A whole cell that is a number as a spreadsheet writes one: digits, one decimal separator, digits.
+_DECIMAL_NUMBER: Final = re.compile(r"(\+?[0-9]+)[.,]([0-9]+)")
+_SCIENTIFIC_NUMBER: Final = re.compile(r"\+?[0-9]+(?:[.,][0-9]*)?[eE][+-]?[0-9]+")
+_EXPORT_FIX: Final = (
+    "format the phone column as Text (or as Number with 0 decimals) in the spreadsheet and export it again"
 )
+_DECIMAL_DETAIL: Final = (
+    f"the phone cell looks like a decimal number, so its digits are uncertain; {_EXPORT_FIX}"
+)
+_SCIENTIFIC_DETAIL: Final = (
+    f"the phone cell is in scientific notation: the spreadsheet lost digits of the number; {_EXPORT_FIX}"
+)
+_LENGTH_DETAIL: Final = f"a phone needs {MIN_PHONE_DIGITS}-{MAX_PHONE_DIGITS} digits with country code"
 
 T = TypeVar("T")
 
@@ -77,7 +87,8 @@ class RejectReason(StrEnum):
     """Stable codes for rows rejected before sending (they appear in results files and reports)."""
 
     MALFORMED_ROW = "malformed_row"
-    """The line could not be read as a row (bad JSON, not an object, too many fields)."""
+    """The line could not be read as a row (bad JSON, not an object, too many fields, a cell over
+    `lynn_mcp.rowfiles.MAX_CELL_CHARS`)."""
     MISSING_COLUMN = "missing_column"
     """A template column is absent from the row."""
     MISSING_PHONE = "missing_phone"
@@ -124,11 +135,7 @@ class TemplateSpec:
 
 def guess_phone_column(columns: Iterable[str]) -> str | None:
     """The first column whose name contains phone/telefono/celular/movil/mobile/whatsapp, or None."""
-    for column in columns:
-        folded = column.casefold()
-        if any(hint in folded for hint in _PHONE_COLUMN_HINTS):
-            return column
-    return None
+    return next((column for column in columns if is_phone_column_name(column)), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,21 +188,41 @@ def check_header(header: Sequence[str], spec: TemplateSpec) -> HeaderReport:
 # --------------------------------------------------------------------------- row checks
 
 
-def normalize_phone(raw: str) -> str:
-    """Remove readability punctuation and a leading `+` or `00`: `+56 9 6666-6666` -> `56966666666`.
+class PhoneFormatError(ValueError):
+    """The phone cell is a number in a form whose digits cannot be trusted (decimal with a fraction,
+    scientific notation); the message says how to fix the export."""
 
-    A trailing `.0` (a number rendered as a float by a spreadsheet export) is dropped first, or the
-    dot removal would turn `56966666666.0` into a different, valid-looking number. The result is
-    not validated; `RowChecker` checks it is 8-15 ASCII digits.
+
+def normalize_phone(raw: str) -> str:
+    """The phone's digits, without changing what the cell means: `+56 9 6666-6666` -> `56966666666`.
+
+    A plain decimal number (optional `+`, digits, one `.` or `,`, digits) is a spreadsheet's
+    number: with a zero fraction it is that integer (`56912345679.00` -> `56912345679`), with any
+    other fraction it raises `PhoneFormatError`, as does scientific notation (`5.69E+10`).
+    Otherwise readability punctuation goes (a trailing `.0` first, as before), then a leading `+`
+    or `00`. The result is not validated; `RowChecker` checks it is 8-15 ASCII digits.
     """
-    if raw.endswith(".0"):
-        raw = raw[:-2]
+    if "." in raw or "," in raw or "e" in raw or "E" in raw:
+        number = raw.strip()
+        if decimal := _DECIMAL_NUMBER.fullmatch(number):
+            integer, fraction = decimal.groups()
+            if fraction.strip("0"):
+                raise PhoneFormatError(_DECIMAL_DETAIL)
+            raw = integer
+        elif _SCIENTIFIC_NUMBER.fullmatch(number):
+            raise PhoneFormatError(_SCIENTIFIC_DETAIL)
+        elif raw.endswith(".0"):
+            raw = raw[:-2]  # "+56 9 6666-6666.0": a float's tail on a formatted number
     phone = raw.translate(_PHONE_PUNCTUATION)
     if phone.startswith("+"):
         return phone[1:]
     if phone.startswith("00"):
         return phone[2:]
     return phone
+
+
+def _valid_phone(phone: str) -> bool:
+    return MIN_PHONE_DIGITS <= len(phone) <= MAX_PHONE_DIGITS and phone.isdigit() and phone.isascii()
 
 
 # Not frozen: a frozen dataclass's __init__ is ~4x slower, and one is built per row. Treat as read-only.
@@ -274,20 +301,16 @@ class RowChecker:
         ):
             phone = raw_phone
         else:
-            phone = normalize_phone(raw_phone)
+            try:
+                phone = normalize_phone(raw_phone)
+            except PhoneFormatError as exc:
+                return CheckedRow(row_no, raw_phone, reason=RejectReason.INVALID_PHONE, detail=str(exc))
             if not phone:
                 return CheckedRow(
                     row_no, raw_phone, reason=RejectReason.MISSING_PHONE, detail="the phone is empty"
                 )
-            if not (
-                MIN_PHONE_DIGITS <= len(phone) <= MAX_PHONE_DIGITS and phone.isdigit() and phone.isascii()
-            ):
-                return CheckedRow(
-                    row_no,
-                    raw_phone,
-                    reason=RejectReason.INVALID_PHONE,
-                    detail=f"a phone needs {MIN_PHONE_DIGITS}-{MAX_PHONE_DIGITS} digits with country code",
-                )
+            if not _valid_phone(phone):
+                return CheckedRow(row_no, raw_phone, reason=RejectReason.INVALID_PHONE, detail=_LENGTH_DETAIL)
             if shared:
                 data = dict(data)
             data[self._phone_column] = phone
@@ -347,18 +370,12 @@ class DndRowChecker:
             )
         identifier = raw
         if channel in _PHONE_CHANNELS:
-            identifier = normalize_phone(raw)
-            if not (
-                MIN_PHONE_DIGITS <= len(identifier) <= MAX_PHONE_DIGITS
-                and identifier.isdigit()
-                and identifier.isascii()
-            ):
-                return CheckedRow(
-                    row_no,
-                    raw,
-                    reason=RejectReason.INVALID_PHONE,
-                    detail=f"a phone needs {MIN_PHONE_DIGITS}-{MAX_PHONE_DIGITS} digits with country code",
-                )
+            try:
+                identifier = normalize_phone(raw)
+            except PhoneFormatError as exc:
+                return CheckedRow(row_no, raw, reason=RejectReason.INVALID_PHONE, detail=str(exc))
+            if not _valid_phone(identifier):
+                return CheckedRow(row_no, raw, reason=RejectReason.INVALID_PHONE, detail=_LENGTH_DETAIL)
         key = f"{channel}\x00{identifier}"
         if key in self._seen:
             return CheckedRow(

@@ -17,18 +17,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lynn_mcp.rowfiles import (
+    MAX_CELL_CHARS,
     MalformedRow,
     ResultsWriter,
     RowFileError,
     RowOutcome,
     _count_plain_csv_rows,
+    cell_to_str,
     count_rows,
-    default_results_path,
     inline_rows,
     iter_file_rows,
 )
 from lynn_mcp.rows import (
+    DndRowChecker,
     JsonRequestError,
+    PhoneFormatError,
     RejectReason,
     RowChecker,
     TemplateSpec,
@@ -251,8 +254,27 @@ def test_blank_rows_are_skipped_and_not_numbered(tmp_path: Path) -> None:
     assert count_rows(path) == 2
 
 
+# Over the csv module's default field limit (131,072 characters), and over MAX_CELL_CHARS.
+LONG_CELL = "x" * 131_100
 csv_pieces = st.sampled_from(
-    ["Phone", "Name", "56966666666", "Ana", "é", " ", ",", ";", "\n", "\r\n", "\r", '"', '"a\nb"', "\x00"]
+    [
+        "Phone",
+        "Name",
+        "56966666666",
+        "Ana",
+        "é",
+        " ",
+        ",",
+        ";",
+        "\n",
+        "\r\n",
+        "\r",
+        '"',
+        '"a\nb"',
+        "\x00",
+        LONG_CELL,
+        f'"{LONG_CELL}\n"',
+    ]
 )
 
 
@@ -264,19 +286,31 @@ def test_counting_rows_on_bytes_agrees_with_reading_them(
     path = tmp_path / "count.csv"
     content = "".join(pieces).encode("utf-8-sig" if bom else "utf-8")
     path.write_bytes(content + (b"\xff\n" if invalid_utf8 else b""))
+    rows: list[tuple[int, dict[str, str]]] = []
+    error = ""
     try:
-        read = sum(1 for _ in iter_file_rows(path))
-    except RowFileError:
-        read = -1  # the file as a whole is unreadable: the load refuses it when the header is read
+        rows = list(iter_file_rows(path))
+    except RowFileError as exc:
+        error = str(exc)  # the file as a whole is unreadable: the load refuses it when counting
+    read = -1 if error else len(rows)
 
-    plain = _count_plain_csv_rows(path)
+    assert "field limit" not in error, "the csv module's own limit never stops a load midway"
+
+    with path.open("rb") as handle:
+        plain = _count_plain_csv_rows(handle)
 
     if plain is not None:
         assert read in (plain, -1), "a plain count agrees with the reader whenever the reader can read"
     if read >= 0:
         assert count_rows(path) == read
-    if not any(piece in pieces for piece in ('"', '"a\nb"', "\r", "\x00")) and not invalid_utf8:
-        assert plain is not None, "files without quotes, lone CRs or bad bytes take the fast path"
+    if not any(piece in pieces for piece in ('"', '"a\nb"', "\r", "\x00", f'"{LONG_CELL}\n"')):
+        assert plain is not None or invalid_utf8, (
+            "files without quotes, lone CRs or bad bytes take the fast path"
+        )
+    for _, row in rows:
+        if not isinstance(row, MalformedRow):
+            assert max(map(len, row.values()), default=0) <= MAX_CELL_CHARS
+        assert all(len(value) <= MAX_CELL_CHARS for value in row.values()), "a long cell is left out"
 
 
 def test_column_map_renames_headers_and_passes_others_through(tmp_path: Path) -> None:
@@ -326,9 +360,10 @@ def test_non_utf8_csv_says_how_to_fix_it(tmp_path: Path) -> None:
     large = tmp_path / "latin1-late.csv"  # the bad byte comes after the first buffered read
     large.write_bytes(("Name,Phone\n" + "Ana,56966666666\n" * 2000 + "Ñuñoa,56955555555\n").encode("cp1252"))
 
-    with pytest.raises(RowFileError, match="not UTF-8 text; save the file as 'CSV UTF-8'"):
+    fix = r"save the file as UTF-8 \(in Excel: 'CSV UTF-8'\)"
+    with pytest.raises(RowFileError, match=r"data row 2 \(line 3\) is not UTF-8 text; " + fix):
         read_all(small)
-    with pytest.raises(RowFileError, match=r"after data row \d+ is not UTF-8"):
+    with pytest.raises(RowFileError, match=r"data row 2001 \(line 2002\) is not UTF-8.*'CSV UTF-8'"):
         read_all(large)
 
 
@@ -427,6 +462,12 @@ def test_inline_rows_follow_the_json_rules() -> None:
         ("\u00a056966666666\t", "56966666666"),
         ("56966666666", "56966666666"),
         ("56966666666.0", "56966666666"),  # a spreadsheet float, not a 12-digit number
+        ("56912345679.00", "56912345679"),  # not 5691234567900, a stranger's number
+        ("56912345679,0", "56912345679"),  # a decimal comma
+        ("+56912345679.000", "56912345679"),
+        (" 0056912345679,00\t", "56912345679"),
+        ("56.9.6666.6666", "56966666666"),  # several dots: group separators
+        ("+56 9 6666-6666.0", "56966666666"),
     ],
 )
 def test_phone_normalisation(raw: str, normalised: str) -> None:
@@ -456,6 +497,88 @@ def test_bad_phones_are_rejected_with_the_phone_as_given(raw: str, reason: Rejec
     assert checked.data is None
     assert checked.phone == raw
     assert checked.row_no == 7
+
+
+EXPORT_FIX = "format the phone column as Text (or as Number with 0 decimals) in the spreadsheet and export"
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("56912345679.5", "looks like a decimal number"),
+        ("56912345679,25", "looks like a decimal number"),
+        ("+5691234.5679", "looks like a decimal number"),
+        ("5.6912345679E+10", "scientific notation: the spreadsheet lost digits"),
+        ("5,69E+10", "scientific notation: the spreadsheet lost digits"),
+        ("5.69e10", "scientific notation: the spreadsheet lost digits"),
+        (" 5E+10 ", "scientific notation: the spreadsheet lost digits"),
+    ],
+)
+def test_spreadsheet_numbers_whose_digits_are_uncertain_are_rejected_with_how_to_fix_the_export(
+    raw: str, problem: str
+) -> None:
+    with pytest.raises(PhoneFormatError, match=problem):
+        normalize_phone(raw)
+    for checked in (
+        RowChecker(SPEC).check(3, {**ROWS[0], "Phone": raw}),
+        DndRowChecker().check(3, {"identifier": raw}),
+    ):
+        assert checked.reason is RejectReason.INVALID_PHONE
+        assert problem in checked.detail
+        assert EXPORT_FIX in checked.detail
+        assert checked.data is None
+
+
+@settings(max_examples=300)
+@given(
+    digits=st.from_regex(r"[1-9][0-9]{7,14}", fullmatch=True),
+    separator=st.sampled_from([".", ","]),
+    fraction=st.from_regex(r"[0-9]{1,4}", fullmatch=True),
+    plus=st.booleans(),
+)
+def test_a_decimal_number_is_its_integer_or_refused_never_other_digits(
+    digits: str, separator: str, fraction: str, plus: bool
+) -> None:
+    cell = ("+" if plus else "") + digits + separator + fraction
+    checked = RowChecker(SPEC).check(1, {**ROWS[0], "Phone": cell})
+
+    if set(fraction) == {"0"}:
+        assert normalize_phone(cell) == digits
+        assert checked.phone == digits
+    else:
+        assert checked.reason is RejectReason.INVALID_PHONE
+        assert checked.phone == cell, "a rejected row shows the phone as written"
+
+
+def test_floats_become_their_digits_only_when_a_float_holds_them_exactly() -> None:
+    assert cell_to_str(5.6912345679e10) == "56912345679"
+    assert cell_to_str(56912345679.0) == "56912345679"
+    assert cell_to_str(-3.0) == "-3"
+    lost = cell_to_str(1.2345678901234567e20)  # digits past the 17th are made up by the float
+    assert lost == repr(1.2345678901234567e20)
+    assert "e+20" in lost
+    assert cell_to_str(2.0**53) != str(2**53), "the first integer a float may not hold exactly"
+    checked = RowChecker(SPEC).check(1, {**ROWS[0], "Phone": lost})
+    assert checked.reason is RejectReason.INVALID_PHONE
+    assert "scientific notation" in checked.detail
+
+
+def test_json_numbers_in_exponent_form_stay_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "exp.jsonl"
+    path.write_text(
+        '{"Phone": 5.69E+10, "Tags": 1e3}\n{"Phone": 56912345679.0, "Tags": 2.5}\n', encoding="utf-8"
+    )
+    array = tmp_path / "exp.json"
+    array.write_text('[{"Phone": 5.69E+10}, {"Phone": 56912345680.00}]', encoding="utf-8")
+
+    assert read_all(path) == [
+        (1, {"Phone": "5.69E+10", "Tags": "1e3"}),
+        (2, {"Phone": "56912345679", "Tags": "2.5"}),
+    ]
+    assert read_all(array) == [(1, {"Phone": "5.69E+10"}), (2, {"Phone": "56912345680"})]
+    spec = TemplateSpec(("Phone",), "Phone")
+    exponent = RowChecker(spec).check(1, {"Phone": "5.69E+10"})
+    assert exponent.reason is RejectReason.INVALID_PHONE, "56900000000 is not what the file held"
 
 
 def test_boundary_lengths_are_accepted() -> None:
@@ -672,15 +795,17 @@ def test_results_are_written_in_row_order_when_chunks_finish_out_of_order(tmp_pa
     assert lines[5] == ["5", "123", "rejected", "invalid_phone", "a phone needs 8-15 digits"]
 
 
-results_text = st.text(st.sampled_from(list('ab9 ,;"\r\n\u00e9')), max_size=6)
+results_text = st.text(st.sampled_from(list("ab9 ,;\"\r\n\u00e9=+-@\t'")), max_size=6)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(fields=st.lists(st.tuples(results_text, results_text, results_text), min_size=1, max_size=8))
-def test_results_lines_read_back_exactly_whatever_they_hold(
+def test_results_lines_read_back_exactly_except_formula_starts_which_gain_a_quote(
     tmp_path: Path, fields: list[tuple[str, str, str]]
 ) -> None:
     path = tmp_path / "round-trip.results.csv"
+    path.unlink(missing_ok=True)  # the same tmp_path serves every example; a writer creates a new file
     lines = [
         (row, phone, "rejected", status, reason) for row, (phone, status, reason) in enumerate(fields, 1)
     ]
@@ -688,7 +813,13 @@ def test_results_lines_read_back_exactly_whatever_they_hold(
     with ResultsWriter(path) as writer:
         writer.add(lines)
 
-    assert read_results(path)[1:] == [[str(row), *rest] for row, *rest in lines]
+    def as_excel_safe(cell: str) -> str:
+        return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+    assert read_results(path)[1:] == [
+        [str(row), as_excel_safe(phone), outcome, as_excel_safe(status), as_excel_safe(reason)]
+        for row, phone, outcome, status, reason in lines
+    ]
 
 
 def test_results_writer_refuses_overlaps_and_reports_gaps(tmp_path: Path) -> None:
@@ -707,30 +838,36 @@ def test_results_writer_refuses_overlaps_and_reports_gaps(tmp_path: Path) -> Non
     )
 
 
-def test_default_results_path_never_overwrites(tmp_path: Path) -> None:
+def test_results_files_are_named_after_the_input_and_never_overwrite(tmp_path: Path) -> None:
     source = tmp_path / "contacts.cpg"
 
-    first = default_results_path(source)
-    first.write_text("x", encoding="utf-8")
-    second = default_results_path(source)
-    inline = default_results_path(None)
+    with ResultsWriter.create(source) as first:
+        pass
+    with ResultsWriter.create(source) as second:
+        pass
+    with ResultsWriter.create(None) as inline:
+        pass
 
-    assert first == tmp_path / "contacts.results.csv"
-    assert second == tmp_path / "contacts.results.2.csv"
-    assert inline.name.endswith(".results.csv")
-    assert inline.parent != tmp_path
-    inline.unlink()
+    assert first.path == tmp_path / "contacts.results.csv"
+    assert second.path == tmp_path / "contacts.results.2.csv"
+    assert read_results(first.path) == [["row", "phone", "outcome", "status", "reason"]]
+    assert inline.path.name.startswith("inline-")
+    assert inline.path.name.endswith(".results.csv")
+    assert inline.path.parent != tmp_path
+    inline.path.unlink()
 
 
-def test_default_results_path_falls_back_to_temp_when_not_writable(
+def test_results_file_falls_back_to_temp_when_not_writable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("lynn_mcp.rowfiles.os.access", lambda path, mode: False)
 
-    path = default_results_path(tmp_path / "contacts.csv")
+    with ResultsWriter.create(tmp_path / "contacts.csv") as writer:
+        pass
 
-    assert path.parent != tmp_path
-    assert path.name.startswith("contacts.results")
+    assert writer.path.parent != tmp_path
+    assert writer.path.name.startswith("contacts.results")
+    writer.path.unlink()
 
 
 # --------------------------------------------------------------------------- memory

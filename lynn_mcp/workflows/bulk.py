@@ -137,6 +137,8 @@ async def prepare_campaign_data_load(
         resume=_resume_state(signer, resume, load_fingerprint),
         progress=progress,
     )
+    if source.rows.sheet_note is not None:
+        load.notes.append(source.rows.sheet_note)
     if target.header is not None and target.header.unknown:
         load.notes.append(" ".join(target.header.messages()))
     if target.header is None and options.dry_run:
@@ -209,6 +211,8 @@ async def prepare_dnd_load(
         resume=_resume_state(signer, resume, load_fingerprint),
         progress=progress,
     )
+    if source.rows.sheet_note is not None:
+        load.notes.append(source.rows.sheet_note)
     unknown = [name for name in source.rows.header if name not in DND_FIELDS and name != identifier_column]
     if unknown:
         load.notes.append(f"Column(s) ignored: {', '.join(unknown[:10])}.")
@@ -262,7 +266,7 @@ async def upload_cpg(
 ) -> LoadReport:
     """UploadCampaignDataByTenant for a .cpg file: header checked first, file streamed, task awaited."""
     started = time.monotonic()
-    path, _ = checked_file(file_path, access=file_access, max_bytes=max_bytes)
+    path = checked_file(file_path, access=file_access, max_bytes=max_bytes)
     if path.suffix.lower() != ".cpg":
         raise InvalidArgument(
             "file_path must name a .cpg file (for CSV, Excel or JSON use load_campaign_data)"

@@ -58,7 +58,7 @@ from lynn_mcp.confirmation import ConfirmationSigner
 from lynn_mcp.errors import LynnError, RateLimited, Timeout, UpstreamUnavailable
 from lynn_mcp.file_access import USER_FILES, FileAccess
 from lynn_mcp.models import Task, TaskRecord, TaskRef
-from lynn_mcp.rowfiles import OutcomeLine, ResultsWriter, RowFileError, RowOutcome, default_results_path
+from lynn_mcp.rowfiles import OutcomeLine, ResultsWriter, RowFileError, RowOutcome
 from lynn_mcp.rows import CheckedRow, rejection_outcome
 from lynn_mcp.workflows.report import ALREADY_IN_CAMPAIGN, LoadReport, Tally, cap_message
 from lynn_mcp.workflows.resume import ChunkState, ResumeState
@@ -198,8 +198,8 @@ class BulkLoad:
         started = time.monotonic()
         self._deadline = started + self.options.timeout_s
         if not self.options.dry_run:
-            self._results_path = self.options.results_path or default_results_path(self.source.path)
-            self._writer = ResultsWriter(self._results_path)
+            self._writer = ResultsWriter.create(self.source.path, path=self.options.results_path)
+            self._results_path = self._writer.path
         blocks = self._blocks()
         waiting: _Block | None = None
         try:

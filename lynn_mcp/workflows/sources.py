@@ -29,9 +29,7 @@ __all__ = ["MAX_FILE_BYTES", "LoadSource", "TemplateTarget", "checked_file", "op
 MAX_FILE_BYTES: Final = 200_000_000  # LYNN_MAX_FILE_MB's default
 
 
-def checked_file(
-    file_path: str, *, access: FileAccess, max_bytes: int = MAX_FILE_BYTES
-) -> tuple[Path, os.stat_result]:
+def checked_file(file_path: str, *, access: FileAccess, max_bytes: int = MAX_FILE_BYTES) -> Path:
     """The symlink-resolved absolute path of `file_path`, if `access` lets the file tools read it
     and it names a readable regular file.
 
@@ -57,32 +55,23 @@ def checked_file(
         )
     if not os.access(path, os.R_OK):
         raise InvalidArgument(f"file_path {tried} is not readable by the server")
-    return path, info
-
-
-def _stat_key(info: os.stat_result) -> tuple[int, int, int, int]:
-    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
+    return path
 
 
 @dataclass(frozen=True, slots=True)
 class LoadSource:
-    """Rows to load, how many, and an identity a resume handle binds (path+size+mtime or a hash)."""
+    """Rows to load, how many, and an identity a resume handle binds: a digest of the file's bytes
+    (taken while counting, before anything is sent) or of the inline rows. A resume handle therefore
+    follows the content: a file saved again unchanged still resumes, a changed one does not."""
 
     rows: RowSource
     total: int
     path: Path | None
     identity: str
-    stat_key: tuple[int, int, int, int] | None = None
-    """The file's size, times and inode when it was counted."""
 
     def changed(self) -> bool:
         """True when the file is no longer the one that was counted (one stat call)."""
-        if self.path is None or self.stat_key is None:
-            return False
-        try:
-            return _stat_key(self.path.stat()) != self.stat_key
-        except OSError:
-            return True
+        return self.rows.changed()
 
 
 async def open_source(
@@ -105,7 +94,7 @@ async def open_source(
             identity = "inline:" + hashlib.sha256(canonical.encode()).hexdigest()
             return LoadSource(inline_rows(rows, column_map=column_map), len(rows), None, identity)
         assert file_path is not None
-        path, info = checked_file(file_path, access=access, max_bytes=max_bytes)
+        path = checked_file(file_path, access=access, max_bytes=max_bytes)
         source = iter_file_rows(path, column_map=column_map)
         total = await anyio.to_thread.run_sync(source.count_rows)
         _ = source.header  # reads the header now, so a broken file fails before anything is sent
@@ -113,9 +102,7 @@ async def open_source(
         raise InvalidArgument(str(exc)) from None
     if total == 0:
         raise InvalidArgument(f"{path.name} has a header but no data rows")
-    return LoadSource(
-        source, total, path, f"file:{path}|{info.st_size}|{info.st_mtime_ns}", stat_key=_stat_key(info)
-    )
+    return LoadSource(source, total, path, f"file:sha256:{source.digest}")
 
 
 @dataclass(frozen=True, slots=True)
