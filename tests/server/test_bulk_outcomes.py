@@ -263,3 +263,23 @@ async def test_reports_stay_small_however_many_tasks_a_load_makes(
     assert report["task_count"] == 300
     assert len(report["task_ids"]) == 20
     assert len(set(report["task_ids"])) == 20
+
+
+async def test_header_names_are_compared_exactly_with_a_hint_for_case_and_spacing(
+    client: Client, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """Lynn checks exact column names; `phone` or `CouponNumber` would be rejected row by row, so the
+    load is refused before anything is sent, with the column_map that fixes it."""
+    header = tuple(
+        {"Phone": "phone", "Coupon Number": "CouponNumber"}.get(c, c) for c in SEED_TEMPLATE_COLUMNS
+    )
+    path = write_rows(tmp_path / "loose.csv", ["56971180001"], header)
+    before = request_count(sandbox)
+    refused = await client.call_tool(
+        "load_campaign_data", {"json_request": JSON_REQUEST, "file_path": str(path)}
+    )
+    assert refused.is_error
+    text = refused.content[0].text  # type: ignore[union-attr]
+    assert "Missing template column(s): Phone, Coupon Number" in text
+    assert "Did you mean column_map {'phone': 'Phone', 'CouponNumber': 'Coupon Number'}?" in text
+    assert request_count(sandbox) == before
