@@ -28,8 +28,8 @@ from mcp import Client
 from pydantic import SecretStr
 
 from bench._common import Figure, loadavg, print_table, quantile, sandbox_process, write_figures
-from lynn_mcp.client import LynnClient
 from lynn_mcp.config import Settings
+from lynn_mcp.lynn.client import LynnClient
 from lynn_mcp.redaction import install_redaction
 from lynn_mcp.sandbox import SEED_ACCESS_TOKEN, SEED_ACCESS_TOKEN_SECRET, SEED_CAMPAIGN_ID, SEED_TENANT
 from lynn_mcp.server import build_server

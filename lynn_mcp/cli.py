@@ -115,7 +115,7 @@ def serve(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     if not args.http:
         server.run("stdio")
         return 0
-    from lynn_mcp.http_app import run_http
+    from lynn_mcp.server.http import run_http
 
     return run_http(server, settings, host=args.host, port=args.port)
 

@@ -28,7 +28,6 @@ from typing import Any, TextIO
 import anyio
 import httpx2
 
-from lynn_mcp.client import LynnClient
 from lynn_mcp.config import InvalidSettings, Settings, load_settings
 from lynn_mcp.errors import (
     ConfigError,
@@ -39,7 +38,8 @@ from lynn_mcp.errors import (
     Unauthorized,
     UpstreamUnavailable,
 )
-from lynn_mcp.operations import OperationTable, load_operations
+from lynn_mcp.lynn.client import LynnClient
+from lynn_mcp.lynn.operations import OperationTable, load_operations
 
 WIDTH = 100  # readable in a narrow terminal or a CI log
 

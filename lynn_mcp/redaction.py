@@ -2,7 +2,7 @@
 
 Logs: every log record is scrubbed before any handler sees it (:func:`install_redaction`).
 Everything else that leaves (tool results, resources, prompts, error texts, the audit line) goes
-through :func:`redact` on its way out (see :mod:`lynn_mcp.outbound`), and Lynn's answers are
+through :func:`redact` on its way out (see :mod:`lynn_mcp.server.outbound`), and Lynn's answers are
 scrubbed of registered secrets before they are parsed (:func:`redact_json_body`), so text built
 from them (results files, previews, reports) is clean from the start.
 

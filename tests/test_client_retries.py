@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 import httpx2
 import pytest
 
-from lynn_mcp.client import LynnClient, parse_retry_after
 from lynn_mcp.config import Settings
 from lynn_mcp.errors import (
     Conflict,
@@ -24,6 +23,7 @@ from lynn_mcp.errors import (
     Unauthorized,
     UpstreamUnavailable,
 )
+from lynn_mcp.lynn.client import LynnClient, parse_retry_after
 
 pytestmark = pytest.mark.anyio
 

@@ -25,9 +25,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from lynn_mcp.client import LynnClient
+from lynn_mcp.bulk.loader import LoadOptions
+from lynn_mcp.bulk.loads import prepare_campaign_data_load
+from lynn_mcp.bulk.report import LoadReport
 from lynn_mcp.config import Settings
-from lynn_mcp.confirmation import ConfirmationSigner
+from lynn_mcp.lynn.client import LynnClient
 from lynn_mcp.sandbox import (
     SEED_ACCESS_TOKEN,
     SEED_ACCESS_TOKEN_SECRET,
@@ -37,9 +39,7 @@ from lynn_mcp.sandbox import (
     SEED_TENANT,
     SandboxServer,
 )
-from lynn_mcp.workflows.bulk import prepare_campaign_data_load
-from lynn_mcp.workflows.loader import LoadOptions
-from lynn_mcp.workflows.report import LoadReport
+from lynn_mcp.signing import ConfirmationSigner
 
 pytestmark = pytest.mark.anyio
 SIGNER = ConfirmationSigner(b"i" * 32)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from lynn_mcp.config import Settings
 from lynn_mcp.errors import ConfigError, InvalidArgument
-from lynn_mcp.operations import DEFAULT_OPERATIONS, load_operations
+from lynn_mcp.lynn.operations import DEFAULT_OPERATIONS, load_operations
 
 CONTRACT_OPERATIONS = {
     "CreateToken", "GetCampaigns", "GetCampaign", "PostCampaign", "PutCampaign", "DeleteCampaign",

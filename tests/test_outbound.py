@@ -15,10 +15,9 @@ import pytest
 from mcp import MCPError
 from mcp.types import CallToolResult, TextContent
 
-from lynn_mcp.client import LynnClient
 from lynn_mcp.config import Settings
 from lynn_mcp.errors import NotFound
-from lynn_mcp.outbound import FILTERED_METHODS, OutboundRedaction
+from lynn_mcp.lynn.client import LynnClient
 from lynn_mcp.redaction import REDACTED, register_secret, secret_registry
 from lynn_mcp.sandbox import (
     SEED_ACCESS_TOKEN,
@@ -28,7 +27,8 @@ from lynn_mcp.sandbox import (
     SEED_TENANT,
     SandboxServer,
 )
-from lynn_mcp.tools.bulk import progress_of
+from lynn_mcp.server.outbound import FILTERED_METHODS, OutboundRedaction
+from lynn_mcp.server.tools.bulk import progress_of
 
 pytestmark = pytest.mark.anyio
 

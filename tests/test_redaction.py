@@ -226,7 +226,7 @@ def test_url_with_secret_logged_by_httpx2(log_stream: io.StringIO, sentinel: str
 
 
 def test_exception_message_is_redacted_and_traceback_kept(log_stream: io.StringIO, sentinel: str) -> None:
-    logger = logging.getLogger("lynn_mcp.client")
+    logger = logging.getLogger("lynn_mcp.lynn.client")
     try:
         raise RuntimeError(f"401 for https://x/?accessToken={sentinel}")
     except RuntimeError:

@@ -13,7 +13,8 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from lynn_mcp.rowfiles import (
+from lynn_mcp.bulk.checks import RejectReason, RowChecker, TemplateSpec
+from lynn_mcp.bulk.readers import (
     MAX_CELL_CHARS,
     MalformedRow,
     ResultsWriter,
@@ -24,7 +25,6 @@ from lynn_mcp.rowfiles import (
     inline_rows,
     iter_file_rows,
 )
-from lynn_mcp.rows import RejectReason, RowChecker, TemplateSpec
 
 SPEC = TemplateSpec(("Name", "Phone"), "Phone")
 LONG = "x" * 200_000  # over MAX_CELL_CHARS, and over the csv module's default field limit

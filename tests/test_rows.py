@@ -16,19 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lynn_mcp.rowfiles import (
-    MAX_CELL_CHARS,
-    MalformedRow,
-    ResultsWriter,
-    RowFileError,
-    RowOutcome,
-    _count_plain_csv_rows,
-    cell_to_str,
-    count_rows,
-    inline_rows,
-    iter_file_rows,
-)
-from lynn_mcp.rows import (
+from lynn_mcp.bulk.checks import (
     DndRowChecker,
     JsonRequestError,
     PhoneFormatError,
@@ -42,6 +30,18 @@ from lynn_mcp.rows import (
     parse_json_request,
     rejection_outcome,
     summarise,
+)
+from lynn_mcp.bulk.readers import (
+    MAX_CELL_CHARS,
+    MalformedRow,
+    ResultsWriter,
+    RowFileError,
+    RowOutcome,
+    _count_plain_csv_rows,
+    cell_to_str,
+    count_rows,
+    inline_rows,
+    iter_file_rows,
 )
 
 VENDOR_COLUMNS = (
@@ -860,7 +860,7 @@ def test_results_files_are_named_after_the_input_and_never_overwrite(tmp_path: P
 def test_results_file_falls_back_to_temp_when_not_writable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("lynn_mcp.rowfiles.os.access", lambda path, mode: False)
+    monkeypatch.setattr("lynn_mcp.bulk.readers.os.access", lambda path, mode: False)
 
     with ResultsWriter.create(tmp_path / "contacts.csv") as writer:
         pass

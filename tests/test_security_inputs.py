@@ -22,7 +22,7 @@ from mcp import Client
 
 from lynn_mcp.config import Settings
 from lynn_mcp.errors import InvalidArgument
-from lynn_mcp.operations import DEFAULT_OPERATIONS, load_operations
+from lynn_mcp.lynn.operations import DEFAULT_OPERATIONS, load_operations
 from lynn_mcp.server import build_server
 
 BASE_URL = "https://lynn.example"

@@ -32,8 +32,8 @@ from mcp.client.session import ClientRequestContext
 from mcp.client.stdio import stdio_client
 from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult, PromptReference
 
-from lynn_mcp.client import LynnClient
 from lynn_mcp.config import Settings
+from lynn_mcp.lynn.client import LynnClient
 from lynn_mcp.redaction import RedactingFilter, install_redaction, secret_registry
 from lynn_mcp.sandbox import (
     SEED_ACCESS_TOKEN_SECRET,
@@ -487,7 +487,7 @@ async def test_the_outbound_filter_alone_stops_what_reaches_an_answer(
     """Defence in depth: with Lynn's answers NOT scrubbed on arrival, the outbound filter alone keeps
     the secrets out of every answer (tool results, resources, prompts, completions, the 2026-07-28
     preview inside the tools/call answer), progress, the audit log and the logs."""
-    monkeypatch.setattr("lynn_mcp.client.redact_json_body", lambda body: body)
+    monkeypatch.setattr("lynn_mcp.lynn.client.redact_json_body", lambda body: body)
     outputs = await echoing_session(sandbox, sentinels, captured_logs, tmp_path, mode)
     # The results file is written from Lynn's text without passing any answer: only the scrub on
     # arrival protects it. A 2025-11-25 elicitation preview does not pass an answer either (the SDK

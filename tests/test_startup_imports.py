@@ -19,8 +19,8 @@ HEAVY = (
     "python_calamine",
     "openpyxl",
     "sqlite3",
-    "lynn_mcp.workflows.loader",
-    "lynn_mcp.rowfiles",
+    "lynn_mcp.bulk.loader",
+    "lynn_mcp.bulk.readers",
 )
 SDK_OWN = ("uvicorn", "starlette")  # the SDK imports these itself; we must add none of theirs
 
@@ -63,7 +63,7 @@ def _modules(code: str, tmp_path: Path, name: str) -> set[str]:
 def test_stdio_start_path_imports_nothing_heavy(tmp_path: Path) -> None:
     lynn = _modules(LYNN, tmp_path, "lynn")
     bare = _modules(BARE, tmp_path, "bare")
-    assert "lynn_mcp.server" in lynn  # the session really ran through build_server
+    assert "lynn_mcp.server.build" in lynn  # the session really ran through build_server
     heavy = sorted(m for m in lynn if m.split(".")[0] in HEAVY or m.startswith(HEAVY))
     assert heavy == []
     beyond_sdk = sorted(m for m in lynn - bare if m.split(".")[0] in SDK_OWN)

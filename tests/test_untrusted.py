@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from lynn_mcp.untrusted import (
+from lynn_mcp.lynn.untrusted import (
     ELLIPSIS,
     MESSAGE_MAX_LEN,
     NAME_MAX_LEN,

@@ -17,12 +17,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lynn_mcp.client import LynnClient
+from lynn_mcp.bulk.checks import RowChecker, TemplateSpec
+from lynn_mcp.bulk.loader import BulkLoad, LoadOptions
+from lynn_mcp.bulk.loads import prepare_campaign_data_load
+from lynn_mcp.bulk.report import LoadReport
+from lynn_mcp.bulk.resume import ChunkState, ResumeState
+from lynn_mcp.bulk.sources import open_source
+from lynn_mcp.bulk.waiter import WaitPolicy, WaitTimedOut, wait_for_task
 from lynn_mcp.config import Settings
-from lynn_mcp.confirmation import ConfirmationSigner
 from lynn_mcp.errors import InvalidArgument, NotFound, RateLimited, UpstreamUnavailable
-from lynn_mcp.models import Task, TaskRecord, TaskRef
-from lynn_mcp.rows import RowChecker, TemplateSpec
+from lynn_mcp.lynn.client import LynnClient
+from lynn_mcp.lynn.models import Task, TaskRecord, TaskRef
 from lynn_mcp.sandbox import (
     SEED_ACCESS_TOKEN,
     SEED_ACCESS_TOKEN_SECRET,
@@ -32,12 +37,7 @@ from lynn_mcp.sandbox import (
     SEED_TENANT,
     SandboxServer,
 )
-from lynn_mcp.workflows.bulk import prepare_campaign_data_load
-from lynn_mcp.workflows.loader import BulkLoad, LoadOptions
-from lynn_mcp.workflows.report import LoadReport
-from lynn_mcp.workflows.resume import ChunkState, ResumeState
-from lynn_mcp.workflows.sources import open_source
-from lynn_mcp.workflows.waiter import WaitPolicy, WaitTimedOut, wait_for_task
+from lynn_mcp.signing import ConfirmationSigner
 
 pytestmark = pytest.mark.anyio
 SIGNER = ConfirmationSigner(b"k" * 32)

@@ -13,10 +13,10 @@ from mcp.client.session import ClientRequestContext
 from mcp.types import ElicitRequestParams, ElicitResult
 from server_helpers import sandbox_settings
 
-from lynn_mcp.audit import AUDIT_LOGGER_NAME, MAX_LIST_ITEMS, MAX_STRING_CHARS, audit_arguments
 from lynn_mcp.redaction import register_secret, secret_registry
 from lynn_mcp.sandbox import SEED_CAMPAIGN_ID, SandboxServer
 from lynn_mcp.server import build_server
+from lynn_mcp.server.audit import AUDIT_LOGGER_NAME, MAX_LIST_ITEMS, MAX_STRING_CHARS, audit_arguments
 
 pytestmark = pytest.mark.anyio
 MISSING_CAMPAIGN = "00000000-0000-4000-8000-000000000000"

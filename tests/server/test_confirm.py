@@ -18,9 +18,9 @@ from mcp.client.session import ClientRequestContext
 from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult
 from server_helpers import request_count, sandbox_settings
 
-from lynn_mcp.confirmation import ConfirmationSigner
 from lynn_mcp.sandbox import SEED_CAMPAIGN_ID, SEED_TENANT, SandboxServer
 from lynn_mcp.server import build_server
+from lynn_mcp.signing import ConfirmationSigner
 
 pytestmark = pytest.mark.anyio
 

@@ -15,9 +15,9 @@ from mcp.types import ElicitRequestParams, ElicitResult
 from server_helpers import sandbox_settings
 from test_confirm import Human, code_of, connect, new_campaign, ok, text_of, token_of
 
-from lynn_mcp.confirmation import DEFAULT_TTL_S
-from lynn_mcp.consent import request_state_security
 from lynn_mcp.sandbox import SEED_ACCESS_TOKEN_SECRET, SandboxServer
+from lynn_mcp.server.consent import request_state_security
+from lynn_mcp.signing import DEFAULT_TTL_S
 
 pytestmark = pytest.mark.anyio
 

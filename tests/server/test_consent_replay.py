@@ -19,8 +19,8 @@ from mcp.server import request_state
 from mcp.types import CallToolResult, ElicitRequest, ElicitResult, InputRequiredResult
 from test_confirm import Human, code_of, connect, new_campaign, ok, signing_key, text_of, token_of
 
-from lynn_mcp.confirmation import DEFAULT_TTL_S
 from lynn_mcp.sandbox import SEED_CAMPAIGN_ID, SandboxServer
+from lynn_mcp.signing import DEFAULT_TTL_S
 
 pytestmark = pytest.mark.anyio
 

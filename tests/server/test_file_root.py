@@ -25,8 +25,8 @@ from server_helpers import request_count, sandbox_settings
 from test_confirm import Human, code_of, text_of
 from test_http import HttpServer, lynn_env
 
+from lynn_mcp.bulk.file_access import ServedOver
 from lynn_mcp.config import InvalidSettings, load_settings
-from lynn_mcp.file_access import ServedOver
 from lynn_mcp.sandbox import SEED_CAMPAIGN_ID, SEED_TEMPLATE_COLUMNS, SEED_TEMPLATE_ID, SandboxServer
 from lynn_mcp.server import build_server
 

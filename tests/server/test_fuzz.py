@@ -29,7 +29,7 @@ from server_helpers import request_count, sandbox_settings
 from lynn_mcp.errors import ERROR_CODES
 from lynn_mcp.sandbox import SEED_CAMPAIGN_ID, SEED_TEMPLATE_ID, SandboxServer
 from lynn_mcp.server import build_server
-from lynn_mcp.tool_errors import INTERNAL_ERROR
+from lynn_mcp.server.tool_errors import INTERNAL_ERROR
 
 CODE = re.compile(r"^(?:Error executing tool [\w-]+: )?(?P<code>[a-z_]+): ")
 CALL_TIMEOUT_S = 30

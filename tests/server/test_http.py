@@ -25,10 +25,10 @@ from mcp.client.streamable_http import streamable_http_client
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lynn_mcp.config import Settings
-from lynn_mcp.http_app import MAX_BODY_BYTES, build_http_app
 from lynn_mcp.sandbox import SEED_ACCESS_TOKEN, SEED_ACCESS_TOKEN_SECRET, SEED_TENANT
 from lynn_mcp.sandbox.app import create_app
 from lynn_mcp.server import build_server
+from lynn_mcp.server.http import MAX_BODY_BYTES, build_http_app
 
 pytestmark = pytest.mark.anyio
 

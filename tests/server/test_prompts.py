@@ -9,8 +9,8 @@ import pytest
 from mcp import Client
 from mcp.types import PromptReference, ResourceTemplateReference
 
-from lynn_mcp.prompts import PromptFileError, load_prompts, parse_prompt, prompts_dir
 from lynn_mcp.sandbox import SEED_CAMPAIGN_ID, SEED_TEMPLATE_ID
+from lynn_mcp.server.prompts import PromptFileError, load_prompts, parse_prompt, prompts_dir
 
 pytestmark = pytest.mark.anyio
 

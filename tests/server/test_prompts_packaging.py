@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PROBE = """
 import json
 from lynn_mcp.demo import sample_file
-from lynn_mcp.prompts import load_prompts, prompts_dir
+from lynn_mcp.server.prompts import load_prompts, prompts_dir
 print(json.dumps({"dir": str(prompts_dir()), "names": [p.name for p in load_prompts()],
                   "sample": str(sample_file()), "sample_exists": sample_file().exists()}))
 """

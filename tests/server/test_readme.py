@@ -11,7 +11,8 @@ from mcp import Client
 from mcp.types import Tool
 
 from lynn_mcp.config import Settings
-from lynn_mcp.server import TOOL_GROUPS, build_server
+from lynn_mcp.server import build_server
+from lynn_mcp.server.build import TOOL_GROUPS
 
 pytestmark = pytest.mark.anyio
 

@@ -7,8 +7,8 @@ import pytest
 from mcp import Client
 from server_helpers import request_count
 
-from lynn_mcp.argument_check import nearest_parameter
 from lynn_mcp.sandbox import SEED_TEMPLATE_ID, SandboxServer
+from lynn_mcp.server.argument_check import nearest_parameter
 
 pytestmark = pytest.mark.anyio
 

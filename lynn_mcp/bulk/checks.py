@@ -1,6 +1,6 @@
 """Rows against a WhatsApp template: header check, per-row validation, dry-run summary, chunking.
 
-Pure and synchronous (no HTTP, no MCP). Files are read by `lynn_mcp.rowfiles`; this module checks
+Pure and synchronous (no HTTP, no MCP). Files are read by `lynn_mcp.bulk.readers`; this module checks
 what they yield. A typical load::
 
     spec = TemplateSpec(columns=parsed.columns, phone_column="Phone")
@@ -37,7 +37,7 @@ from enum import StrEnum
 from itertools import islice
 from typing import Any, Final, NamedTuple, TypeVar, cast
 
-from lynn_mcp.rowfiles import MalformedRow, RowOutcome, is_phone_column_name
+from lynn_mcp.bulk.readers import MalformedRow, RowOutcome, is_phone_column_name
 
 __all__ = [
     "MAX_PHONE_DIGITS",
@@ -88,7 +88,7 @@ class RejectReason(StrEnum):
 
     MALFORMED_ROW = "malformed_row"
     """The line could not be read as a row (bad JSON, not an object, too many fields, a cell over
-    `lynn_mcp.rowfiles.MAX_CELL_CHARS`)."""
+    `lynn_mcp.bulk.readers.MAX_CELL_CHARS`)."""
     MISSING_COLUMN = "missing_column"
     """A template column is absent from the row."""
     MISSING_PHONE = "missing_phone"

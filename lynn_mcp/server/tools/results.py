@@ -12,11 +12,10 @@ from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, Field
 
-from lynn_mcp.models import Campaign, Contact, DndEntry, Task
-
 # The bulk tools' shared result lives with the workflows that build it; re-exported for tools.
-from lynn_mcp.workflows.report import LoadReport as LoadReport
-from lynn_mcp.workflows.report import TaskReport as TaskReport
+from lynn_mcp.bulk.report import LoadReport as LoadReport
+from lynn_mcp.bulk.report import TaskReport as TaskReport
+from lynn_mcp.lynn.models import Campaign, Contact, DndEntry, Task
 
 EXAMPLES_SHOWN = 20
 

@@ -54,16 +54,16 @@ from typing import Final, Protocol
 import anyio
 import anyio.lowlevel
 
-from lynn_mcp.confirmation import ConfirmationSigner
+from lynn_mcp.bulk.checks import CheckedRow, rejection_outcome
+from lynn_mcp.bulk.file_access import USER_FILES, FileAccess
+from lynn_mcp.bulk.readers import OutcomeLine, ResultsWriter, RowFileError, RowOutcome
+from lynn_mcp.bulk.report import ALREADY_IN_CAMPAIGN, LoadReport, Tally, cap_message
+from lynn_mcp.bulk.resume import ChunkState, ResumeState
+from lynn_mcp.bulk.sources import MAX_FILE_BYTES, LoadSource
+from lynn_mcp.bulk.waiter import Sleep, WaitPolicy, WaitTimedOut, wait_for_task
 from lynn_mcp.errors import LynnError, RateLimited, Timeout, UpstreamUnavailable
-from lynn_mcp.file_access import USER_FILES, FileAccess
-from lynn_mcp.models import Task, TaskRecord, TaskRef
-from lynn_mcp.rowfiles import OutcomeLine, ResultsWriter, RowFileError, RowOutcome
-from lynn_mcp.rows import CheckedRow, rejection_outcome
-from lynn_mcp.workflows.report import ALREADY_IN_CAMPAIGN, LoadReport, Tally, cap_message
-from lynn_mcp.workflows.resume import ChunkState, ResumeState
-from lynn_mcp.workflows.sources import MAX_FILE_BYTES, LoadSource
-from lynn_mcp.workflows.waiter import Sleep, WaitPolicy, WaitTimedOut, wait_for_task
+from lynn_mcp.lynn.models import Task, TaskRecord, TaskRef
+from lynn_mcp.signing import ConfirmationSigner
 
 __all__ = ["DEFAULT_OPTIONS", "BulkLoad", "ChunkApi", "LoadOptions", "Progress", "RowChecking"]
 

@@ -18,7 +18,7 @@ from typing import Final, Literal, get_args
 import anyio
 
 from lynn_mcp.errors import LynnError, RateLimited, Timeout, UpstreamUnavailable
-from lynn_mcp.models import Task
+from lynn_mcp.lynn.models import Task
 
 __all__ = ["TerminalState", "WaitPolicy", "WaitTimedOut", "is_terminal", "wait_for_task"]
 

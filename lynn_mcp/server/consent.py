@@ -58,12 +58,12 @@ from mcp.server.mcpserver.resolve import AcceptedElicitation
 from mcp.server.request_state import RequestStateSecurity
 from pydantic import BaseModel, Field, Strict
 
-from lynn_mcp.audit import note_consent, note_lynn_status
 from lynn_mcp.config import Settings
-from lynn_mcp.confirmation import CONFIRMATION_TOKEN_ARGUMENT, DEFAULT_TTL_S
 from lynn_mcp.errors import ConfirmationInvalid, ConfirmationRequired, Declined, LynnError
 from lynn_mcp.redaction import redact
-from lynn_mcp.tools.base import LynnContext, state_of
+from lynn_mcp.server.audit import note_consent, note_lynn_status
+from lynn_mcp.server.tools.base import LynnContext, state_of
+from lynn_mcp.signing import CONFIRMATION_TOKEN_ARGUMENT, DEFAULT_TTL_S
 
 __all__ = [
     "NOT_REQUIRED",

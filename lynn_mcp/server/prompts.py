@@ -44,9 +44,9 @@ from mcp.types import (
 )
 
 from lynn_mcp.errors import LynnError
-from lynn_mcp.resources import publish_app_state, request_client
+from lynn_mcp.server.resources import publish_app_state, request_client
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parent.parent  # lynn_mcp/, where a wheel puts _prompts
 MAX_COMPLETIONS = 100  # the protocol's cap on values per completion answer
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
 _KEY_VALUE = re.compile(r"^(?P<key>[a-z_]+):(?:\s+(?P<value>.*))?$")

@@ -7,7 +7,10 @@ from typing import Annotated
 from mcp.server.mcpserver import MCPServer, Resolve
 from pydantic import AwareDatetime, BeforeValidator, Field
 
-from lynn_mcp.consent import (
+from lynn_mcp.errors import Conflict
+from lynn_mcp.lynn.models import Campaign, CampaignFields, CampaignType, Channel, ExecutionMode
+from lynn_mcp.lynn.untrusted import clean_text
+from lynn_mcp.server.consent import (
     ConfirmationToken,
     ConsentAnswer,
     ConsentRequest,
@@ -15,9 +18,7 @@ from lynn_mcp.consent import (
     ensure_consented,
     request_consent,
 )
-from lynn_mcp.errors import Conflict
-from lynn_mcp.models import Campaign, CampaignFields, CampaignType, Channel, ExecutionMode
-from lynn_mcp.tools.base import (
+from lynn_mcp.server.tools.base import (
     CREATE,
     DESTROY,
     READ,
@@ -35,8 +36,7 @@ from lynn_mcp.tools.base import (
     lynn_tool,
     page,
 )
-from lynn_mcp.tools.results import CampaignDetail, CampaignPage, CampaignSummary, Deleted
-from lynn_mcp.untrusted import clean_text
+from lynn_mcp.server.tools.results import CampaignDetail, CampaignPage, CampaignSummary, Deleted
 
 Name = Annotated[str, Field(min_length=1, max_length=100, description="Unique per tenant.")]
 Text = Annotated[str | None, Field(max_length=100)]

@@ -20,24 +20,24 @@ from typing import Final
 
 import anyio.to_thread
 
-from lynn_mcp.client import LynnClient
-from lynn_mcp.confirmation import ConfirmationSigner
-from lynn_mcp.errors import InvalidArgument, LynnError
-from lynn_mcp.file_access import FileAccess
-from lynn_mcp.models import DndContactRow, Task, TaskRef
-from lynn_mcp.rowfiles import RowFileError, iter_file_rows
-from lynn_mcp.rows import DND_FIELDS, DndRowChecker, RowChecker, guess_phone_column
-from lynn_mcp.workflows.loader import DEFAULT_OPTIONS, BulkLoad, LoadOptions, Progress
-from lynn_mcp.workflows.report import LoadReport
-from lynn_mcp.workflows.resume import ResumeState, fingerprint
-from lynn_mcp.workflows.sources import (
+from lynn_mcp.bulk.checks import DND_FIELDS, DndRowChecker, RowChecker, guess_phone_column
+from lynn_mcp.bulk.file_access import FileAccess
+from lynn_mcp.bulk.loader import DEFAULT_OPTIONS, BulkLoad, LoadOptions, Progress
+from lynn_mcp.bulk.readers import RowFileError, iter_file_rows
+from lynn_mcp.bulk.report import LoadReport
+from lynn_mcp.bulk.resume import ResumeState, fingerprint
+from lynn_mcp.bulk.sources import (
     MAX_FILE_BYTES,
     LoadSource,
     checked_file,
     open_source,
     template_target,
 )
-from lynn_mcp.workflows.waiter import WaitTimedOut, wait_for_task
+from lynn_mcp.bulk.waiter import WaitTimedOut, wait_for_task
+from lynn_mcp.errors import InvalidArgument, LynnError
+from lynn_mcp.lynn.client import LynnClient
+from lynn_mcp.lynn.models import DndContactRow, Task, TaskRef
+from lynn_mcp.signing import ConfirmationSigner
 
 __all__ = [
     "BlacklistLifts",

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Final
 
-from lynn_mcp.confirmation import ConfirmationSigner
 from lynn_mcp.errors import InvalidArgument
+from lynn_mcp.signing import ConfirmationSigner
 
 __all__ = ["ChunkState", "ResumeState", "fingerprint"]
 

@@ -19,10 +19,16 @@ from typing import Final
 
 import anyio.to_thread
 
+from lynn_mcp.bulk.checks import (
+    HeaderReport,
+    JsonRequestError,
+    TemplateSpec,
+    check_header,
+    parse_json_request,
+)
+from lynn_mcp.bulk.file_access import USER_FILES, FileAccess
+from lynn_mcp.bulk.readers import RowFileError, RowSource, inline_rows, iter_file_rows
 from lynn_mcp.errors import InvalidArgument
-from lynn_mcp.file_access import USER_FILES, FileAccess
-from lynn_mcp.rowfiles import RowFileError, RowSource, inline_rows, iter_file_rows
-from lynn_mcp.rows import HeaderReport, JsonRequestError, TemplateSpec, check_header, parse_json_request
 
 __all__ = ["MAX_FILE_BYTES", "LoadSource", "TemplateTarget", "checked_file", "open_source", "template_target"]
 

@@ -32,8 +32,8 @@ import anyio
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from pydantic import BaseModel
 
-from lynn_mcp.confirmation import CONFIRMATION_TOKEN_ARGUMENT
 from lynn_mcp.redaction import REDACTED, redact
+from lynn_mcp.signing import CONFIRMATION_TOKEN_ARGUMENT
 
 __all__ = ["AUDIT_LOGGER_NAME", "AuditTrail", "audit_arguments", "note_consent", "note_lynn_status"]
 

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Annotated
 from pydantic import BeforeValidator, Field
 
 from lynn_mcp.redaction import redact
-from lynn_mcp.tools.base import LynnContext, state_of
+from lynn_mcp.server.tools.base import LynnContext, state_of
 
 if TYPE_CHECKING:
-    from lynn_mcp.workflows.loader import LoadOptions, Progress
+    from lynn_mcp.bulk.loader import LoadOptions, Progress
 
 # The bulk engine (workflows, row readers) is imported on a bulk tool's first call, not at start-up:
 # an IDE spawns this server for every session and most sessions never load a file.
@@ -50,7 +50,7 @@ def load_options(ctx: LynnContext, *, timeout_s: float = 600.0, dry_run: bool = 
     """Chunk size, chunks in flight and file limits come from the server's settings (LYNN_CHUNK_SIZE,
     ...), and which files may be read from its file policy (LYNN_FILE_ROOT): every read of a
     `file_path`, the tool's and its consent resolver's, goes through these options."""
-    from lynn_mcp.workflows.loader import LoadOptions  # lazily: see the note at the top
+    from lynn_mcp.bulk.loader import LoadOptions  # lazily: see the note at the top
 
     state = state_of(ctx)
     settings = state.settings

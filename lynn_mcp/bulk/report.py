@@ -23,7 +23,7 @@ from typing import Annotated, Final, Self, TypeVar
 
 from pydantic import BaseModel, Field, model_validator
 
-from lynn_mcp.models import Task
+from lynn_mcp.lynn.models import Task
 
 __all__ = ["EXAMPLES_SHOWN", "LoadReport", "Tally", "TaskReport", "cap_message", "example"]
 

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from lynn_mcp.untrusted import UntrustedMessage, UntrustedName
+from lynn_mcp.lynn.untrusted import UntrustedMessage, UntrustedName
 
 Channel = Literal["WhatsApp", "SMS", "Voice", "Email"]
 CampaignType = Literal["SingleMessage", "MultipleMessage"]

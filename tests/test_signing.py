@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, SecretStr
 
-from lynn_mcp import confirmation
-from lynn_mcp.confirmation import (
+from lynn_mcp import signing
+from lynn_mcp.signing import (
     ConfirmationCheck,
     ConfirmationRefused,
     ConfirmationSigner,
@@ -223,7 +223,7 @@ def test_only_one_of_many_concurrent_uses_succeeds(signer: ConfirmationSigner, t
 
 
 def test_replay_cache_is_bounded(monkeypatch: pytest.MonkeyPatch, signer: ConfirmationSigner) -> None:
-    monkeypatch.setattr(confirmation, "REPLAY_CACHE_SIZE", 2)
+    monkeypatch.setattr(signing, "REPLAY_CACHE_SIZE", 2)
     first, second, third = (signer.mint(TOOL, ARGS, TENANT, state=STATE, now=NOW) for _ in range(3))
     for token in (first, second, third):
         assert check(signer, token).ok

@@ -8,7 +8,10 @@ from mcp.server.mcpserver import MCPServer, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, ConfigDict, Field
 
-from lynn_mcp.consent import (
+from lynn_mcp.errors import LynnError
+from lynn_mcp.lynn.models import Channel, DndEntry
+from lynn_mcp.lynn.untrusted import clean_text
+from lynn_mcp.server.consent import (
     NOT_REQUIRED,
     ConfirmationToken,
     ConsentAnswer,
@@ -17,9 +20,7 @@ from lynn_mcp.consent import (
     ensure_consented,
     request_consent,
 )
-from lynn_mcp.errors import LynnError
-from lynn_mcp.models import Channel, DndEntry
-from lynn_mcp.tools.base import (
+from lynn_mcp.server.tools.base import (
     READ,
     UPDATE,
     CampaignId,
@@ -30,9 +31,8 @@ from lynn_mcp.tools.base import (
     lynn_tool,
     state_of,
 )
-from lynn_mcp.tools.bulk import OptionalPath, Resume, TimeoutS, load_options, progress_of
-from lynn_mcp.tools.results import DndList, LoadReport, TaskReport
-from lynn_mcp.untrusted import clean_text
+from lynn_mcp.server.tools.bulk import OptionalPath, Resume, TimeoutS, load_options, progress_of
+from lynn_mcp.server.tools.results import DndList, LoadReport, TaskReport
 
 DoNotDisturb = Annotated[bool, Field(description="true blacklists; false lets messages through again.")]
 
@@ -133,7 +133,7 @@ async def _confirm_bulk_lift(
 ) -> ConsentRequest:
     """Rows that lift a block need the user; an approval binds which contacts (not the file's path)
     but not their current blocks: reading those would cost a request per contact (docs/security.md)."""
-    from lynn_mcp.workflows.bulk import blacklist_lifts, prepare_dnd_load  # lazily: see tools/bulk.py
+    from lynn_mcp.bulk.loads import blacklist_lifts, prepare_dnd_load  # lazily: see tools/bulk.py
 
     try:
         load = await prepare_dnd_load(
@@ -218,7 +218,7 @@ def register(server: MCPServer[object]) -> None:
         do_not_disturb, name, channel). Reports every row. Lifting needs the user's confirmation."""
         ensure_consented(consent, "bulk_set_dnd")
         state = state_of(ctx)
-        from lynn_mcp.workflows.bulk import prepare_dnd_load  # lazily: see tools/bulk.py
+        from lynn_mcp.bulk.loads import prepare_dnd_load  # lazily: see tools/bulk.py
 
         load = await prepare_dnd_load(
             state.client,

@@ -7,7 +7,9 @@ from typing import Annotated
 from mcp.server.mcpserver import MCPServer, Resolve
 from pydantic import Field
 
-from lynn_mcp.consent import (
+from lynn_mcp.lynn.models import Channel, ContactFields
+from lynn_mcp.lynn.untrusted import clean_text
+from lynn_mcp.server.consent import (
     ConfirmationToken,
     ConsentAnswer,
     ConsentRequest,
@@ -15,8 +17,7 @@ from lynn_mcp.consent import (
     ensure_consented,
     request_consent,
 )
-from lynn_mcp.models import Channel, ContactFields
-from lynn_mcp.tools.base import (
+from lynn_mcp.server.tools.base import (
     CREATE,
     DESTROY,
     READ,
@@ -31,8 +32,7 @@ from lynn_mcp.tools.base import (
     lynn_tool,
     page,
 )
-from lynn_mcp.tools.results import ContactPage, ContactView, Deleted
-from lynn_mcp.untrusted import clean_text
+from lynn_mcp.server.tools.results import ContactPage, ContactView, Deleted
 
 Identifier = Annotated[str, Field(min_length=1, max_length=100, description="Phone as digits (E.164, no +).")]
 CorrelationIds = Annotated[

@@ -11,7 +11,7 @@ from typing import Annotated
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
-from lynn_mcp.tools.base import (
+from lynn_mcp.server.tools.base import (
     CREATE,
     READ,
     CampaignId,
@@ -22,8 +22,15 @@ from lynn_mcp.tools.base import (
     lynn_tool,
     state_of,
 )
-from lynn_mcp.tools.bulk import JsonRequestText, OptionalPath, Resume, TimeoutS, load_options, progress_of
-from lynn_mcp.tools.results import LoadReport, TaskReport
+from lynn_mcp.server.tools.bulk import (
+    JsonRequestText,
+    OptionalPath,
+    Resume,
+    TimeoutS,
+    load_options,
+    progress_of,
+)
+from lynn_mcp.server.tools.results import LoadReport, TaskReport
 
 Key = Annotated[str, Field(max_length=100)]
 Row = dict[Key, Annotated[str, Field(max_length=1000)]]
@@ -50,7 +57,7 @@ def register(server: MCPServer[object]) -> None:
         """Load rows (inline or a CSV/.cpg/.xlsx/JSON file) into a WhatsApp template: checked,
         chunked, awaited, every row reported. If unprocessed, call again adding resume."""
         state = state_of(ctx)
-        from lynn_mcp.workflows.bulk import prepare_campaign_data_load  # lazily: see tools/bulk.py
+        from lynn_mcp.bulk.loads import prepare_campaign_data_load  # lazily: see tools/bulk.py
 
         load = await prepare_campaign_data_load(
             None if dry_run else state.client,
@@ -93,7 +100,7 @@ def register(server: MCPServer[object]) -> None:
         wait: bool = True,
     ) -> LoadReport:
         """Upload a .cpg file (template columns header) as one task and wait."""
-        from lynn_mcp.workflows.bulk import upload_cpg  # lazily: see tools/bulk.py
+        from lynn_mcp.bulk.loads import upload_cpg  # lazily: see tools/bulk.py
 
         state = state_of(ctx)
         return await upload_cpg(

@@ -12,22 +12,22 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import Tool as MCPTool
 
 from lynn_mcp import __version__
-from lynn_mcp.argument_check import UnknownArguments
-from lynn_mcp.audit import AuditTrail
-from lynn_mcp.client import LynnClient
+from lynn_mcp.bulk.file_access import FileAccess, ServedOver
 from lynn_mcp.config import Settings
-from lynn_mcp.confirmation import ConfirmationSigner
-from lynn_mcp.consent import request_state_security
 from lynn_mcp.errors import ConfigError
-from lynn_mcp.file_access import FileAccess, ServedOver
-from lynn_mcp.operations import OperationTable, load_operations
-from lynn_mcp.outbound import OutboundRedaction
-from lynn_mcp.prompts import register_prompts
-from lynn_mcp.resources import register_resources
-from lynn_mcp.tool_errors import ToolErrorCodes
-from lynn_mcp.tools import campaigns, contacts, data, dnd
-from lynn_mcp.tools.base import AppState
-from lynn_mcp.toolsets import Selection, ToolInfo, select_tools
+from lynn_mcp.lynn.client import LynnClient
+from lynn_mcp.lynn.operations import OperationTable, load_operations
+from lynn_mcp.server.argument_check import UnknownArguments
+from lynn_mcp.server.audit import AuditTrail
+from lynn_mcp.server.consent import request_state_security
+from lynn_mcp.server.outbound import OutboundRedaction
+from lynn_mcp.server.prompts import register_prompts
+from lynn_mcp.server.resources import register_resources
+from lynn_mcp.server.tool_errors import ToolErrorCodes
+from lynn_mcp.server.tools import campaigns, contacts, data, dnd
+from lynn_mcp.server.tools.base import AppState
+from lynn_mcp.server.toolsets import Selection, ToolInfo, select_tools
+from lynn_mcp.signing import ConfirmationSigner
 
 TOOL_GROUPS: dict[str, Callable[[MCPServer[Any]], None]] = {
     "campaigns": campaigns.register,

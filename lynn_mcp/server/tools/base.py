@@ -16,13 +16,13 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import AfterValidator, Field
 
-from lynn_mcp.audit import note_lynn_status
-from lynn_mcp.client import LynnClient
+from lynn_mcp.bulk.file_access import FileAccess
 from lynn_mcp.config import Settings
-from lynn_mcp.confirmation import ConfirmationSigner
 from lynn_mcp.errors import InvalidArgument, LynnError
-from lynn_mcp.file_access import FileAccess
-from lynn_mcp.operations import check_id
+from lynn_mcp.lynn.client import LynnClient
+from lynn_mcp.lynn.operations import check_id
+from lynn_mcp.server.audit import note_lynn_status
+from lynn_mcp.signing import ConfirmationSigner
 
 
 @dataclass

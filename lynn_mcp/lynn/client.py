@@ -35,7 +35,7 @@ from lynn_mcp.errors import (
     UpstreamUnavailable,
     error_for_status,
 )
-from lynn_mcp.models import (
+from lynn_mcp.lynn.models import (
     Campaign,
     CampaignFields,
     Contact,
@@ -47,9 +47,9 @@ from lynn_mcp.models import (
     Task,
     TaskRef,
 )
-from lynn_mcp.operations import OperationTable, load_operations
+from lynn_mcp.lynn.operations import OperationTable, load_operations
+from lynn_mcp.lynn.untrusted import clean_text
 from lynn_mcp.redaction import redact_json_body, register_secret
-from lynn_mcp.untrusted import clean_text
 
 logger = logging.getLogger(__name__)
 

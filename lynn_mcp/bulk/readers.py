@@ -1,7 +1,7 @@
 """Row files: read rows from CSV/.cpg/.xlsx/JSON files in constant memory, write per-row results.
 
 This module is pure file I/O (no HTTP, no MCP). Validation against a template lives in
-`lynn_mcp.rows`.
+`lynn_mcp.bulk.checks`.
 
 Reading
     `iter_file_rows(path, column_map=...)` returns a `RowSource`: a re-iterable view of the file.
@@ -57,7 +57,7 @@ Malformed content (decided: per row, not per file)
     a nested list/object value, a CSV row with more non-empty fields than the header, a cell over
     `MAX_CELL_CHARS`) is yielded as a `MalformedRow`: a `dict` subclass holding what could be read
     (so the phone can still be shown; an over-long cell is left out) plus `.detail`. `RowChecker`
-    in `lynn_mcp.rows` rejects it as `malformed_row`, so one bad line does not sink the load.
+    in `lynn_mcp.bulk.checks` rejects it as `malformed_row`, so one bad line does not sink the load.
     `RowFileError` (a `ValueError`) is raised only when the file as a whole is unusable: unknown
     extension, no header, duplicate column names, undecodable text (not UTF-8: the message names
     the data row and file line of the first byte that is not, found on the error path by reading
@@ -136,8 +136,8 @@ MAX_JSON_ELEMENT_CHARS: Final = 1_000_000
 _JSON_READ_CHARS: Final = 1 << 16
 _HEADER_LOOKAHEAD: Final = 100
 _XLSX_HINT: Final = "reading .xlsx files needs the optional extra: pip install 'lynn-mcp[xlsx]'"
-# Words people use for the phone column (`lynn_mcp.rows.guess_phone_column` uses them too); here
-# because choosing a workbook's data sheet needs them and `lynn_mcp.rows` imports this module.
+# Words people use for the phone column (`lynn_mcp.bulk.checks.guess_phone_column` uses them too); here
+# because choosing a workbook's data sheet needs them and `lynn_mcp.bulk.checks` imports this module.
 PHONE_COLUMN_HINTS: Final = (
     "phone",
     "telefono",
@@ -173,7 +173,7 @@ class RowFileError(ValueError):
 class MalformedRow(dict[str, str]):
     """A row that could not be read cleanly; holds what could be read plus `detail`.
 
-    It is a `dict` so every row has one type; `lynn_mcp.rows.RowChecker` rejects it as
+    It is a `dict` so every row has one type; `lynn_mcp.bulk.checks.RowChecker` rejects it as
     `malformed_row` with `detail` as the reason.
     """
 

@@ -20,10 +20,10 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from pydantic import BaseModel, TypeAdapter
 
-from lynn_mcp.client import LynnClient
 from lynn_mcp.errors import LynnError, NotFound
-from lynn_mcp.tools.base import AppState
-from lynn_mcp.tools.results import CampaignDetail, CampaignSummary, ContactView, TaskProgress
+from lynn_mcp.lynn.client import LynnClient
+from lynn_mcp.server.tools.base import AppState
+from lynn_mcp.server.tools.results import CampaignDetail, CampaignSummary, ContactView, TaskProgress
 
 JSON = "application/json"
 _CAMPAIGN_LIST = TypeAdapter(list[CampaignSummary])

@@ -1,0 +1,13 @@
+"""Rows from files (or inline) to Lynn and back into a report, built only from `LynnClient` calls.
+Never imports `mcp` or `lynn_mcp.server`: progress goes out through a callback.
+
+- `readers`: rows from CSV/.cpg/.xlsx/JSON files in constant memory.
+- `checks`: rows against a template: phones, duplicates, the DnD rows.
+- `file_access`: which files the tools may read (LYNN_FILE_ROOT).
+- `sources`: checked file paths, inline rows, template columns.
+- `waiter`: THE task waiter (the one polling loop).
+- `loader`: the chunked, bounded, accounted bulk engine.
+- `resume`: signed, self-contained resume handles.
+- `report`: the shared `LoadReport` result and its tally.
+- `loads`: the three operations wired up: campaign data, DnD, .cpg upload.
+"""
