@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import httpx2
 import pytest
+from pydantic import SecretStr
 
 from lynn_mcp.config import Settings
 from lynn_mcp.errors import (
@@ -273,3 +274,30 @@ async def test_a_poll_without_retries_still_renews_a_rejected_token() -> None:
     async with make_client(lynn, sleeps) as client:
         assert (await client.get_task("task-1", retry=False)).state == "Running"
     assert lynn.exchanges == 2
+
+
+def test_the_client_registers_as_secrets_only_what_it_sends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LYNN_HTTP_TOKEN guards our own HTTP endpoint and LYNN_SIGNING_KEY signs confirmations: neither
+    reaches Lynn, and the CLI registers both (and every other configured secret) itself."""
+    registered: list[str] = []
+
+    def record(secret: str | SecretStr | None, *, slot: str | None = None) -> None:
+        if secret is not None:
+            registered.append(secret.get_secret_value() if isinstance(secret, SecretStr) else secret)
+
+    monkeypatch.setattr("lynn_mcp.lynn.client.register_secret", record)
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg] # pydantic-settings init-only option
+        base_url="http://127.0.0.1:9",
+        tenant=1000,
+        token="ready-made-token-value",
+        access_token="access-id-value",
+        access_token_secret="access-secret-value",
+        subscription_key="subscription-key-value",
+        http_token="http-endpoint-token-value",
+        signing_key="signing-key-value-" + "k" * 32,
+    )
+    LynnClient(settings, transport=httpx2.MockTransport(ScriptedLynn([])))
+    assert sorted(registered) == sorted(
+        ["ready-made-token-value", "access-id-value", "access-secret-value", "subscription-key-value"]
+    )

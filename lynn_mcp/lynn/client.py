@@ -87,8 +87,11 @@ class LynnClient:
         self._token: str | None = settings.token.get_secret_value() if settings.token is not None else None
         self._token_lock = anyio.Lock()
         self.token_exchanges = 0
-        for secret in settings.secret_values():
+        # What this client sends, and later the bearer tokens Lynn issues (`_exchange`); LYNN_HTTP_TOKEN
+        # and LYNN_SIGNING_KEY never reach Lynn (the CLI registers every configured secret).
+        for secret in (settings.token, settings.access_token, settings.access_token_secret):
             register_secret(secret)
+        register_secret(settings.subscription_key)  # a header of every request
         headers = {"User-Agent": f"lynn-mcp/{__version__}", "Accept": "application/json"}
         if settings.subscription_key is not None:
             headers["Ocp-Apim-Subscription-Key"] = settings.subscription_key.get_secret_value()
