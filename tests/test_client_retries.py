@@ -286,18 +286,14 @@ def test_the_client_registers_as_secrets_only_what_it_sends(monkeypatch: pytest.
             registered.append(secret.get_secret_value() if isinstance(secret, SecretStr) else secret)
 
     monkeypatch.setattr("lynn_mcp.lynn.client.register_secret", record)
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg] # pydantic-settings init-only option
-        base_url="http://127.0.0.1:9",
-        tenant=1000,
+    make_client(
+        ScriptedLynn([]),
+        Sleeps(),
         token="ready-made-token-value",
-        access_token="access-id-value",
-        access_token_secret="access-secret-value",
         subscription_key="subscription-key-value",
         http_token="http-endpoint-token-value",
         signing_key="signing-key-value-" + "k" * 32,
     )
-    LynnClient(settings, transport=httpx2.MockTransport(ScriptedLynn([])))
     assert sorted(registered) == sorted(
-        ["ready-made-token-value", "access-id-value", "access-secret-value", "subscription-key-value"]
+        ["ready-made-token-value", "access-id", "access-secret-value", "subscription-key-value"]
     )

@@ -57,41 +57,40 @@ def task(state: str, processed: int = 0) -> Task:
     return Task(task_id="t1", state=state, total=10, processed=processed)
 
 
-async def test_waiter_polls_until_terminal_with_growing_backoff() -> None:
-    states = iter([task("Pending"), task("Running", 5), task("Completed", 10)])
-    slept: list[float] = []
+def scripted(*answers: Task | Exception) -> Callable[[str], Awaitable[Task]]:
+    """A status fetch that gives (or raises) each answer in turn."""
+    pending = list(answers)
 
     async def fetch(task_id: str) -> Task:
-        return next(states)
+        answer = pending.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
+    return fetch
 
+
+class Slept(list[float]):
+    """A sleep that only writes down how long it was asked to sleep."""
+
+    async def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+async def test_waiter_polls_until_terminal_with_growing_backoff() -> None:
+    fetch = scripted(task("Pending"), task("Running", 5), task("Completed", 10))
+    slept = Slept()
     done = await wait_for_task(
-        fetch, "t1", timeout_s=60, sleep=sleep, policy=RetryPolicy(first_s=0.1, factor=2, max_s=2)
+        fetch, "t1", timeout_s=60, sleep=slept, policy=RetryPolicy(first_s=0.1, factor=2, max_s=2)
     )
     assert done.state == "Completed"
     assert slept == [0.1, 0.2]
 
 
 async def test_waiter_honours_retry_after_and_survives_transient_errors() -> None:
-    answers: list[Task | Exception] = [
-        RateLimited("slow down", retry_after=3),
-        UpstreamUnavailable("503"),
-        task("Failed"),
-    ]
-    slept: list[float] = []
-
-    async def fetch(task_id: str) -> Task:
-        answer = answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    assert (await wait_for_task(fetch, "t1", timeout_s=60, sleep=sleep)).state == "Failed"
+    fetch = scripted(RateLimited("slow down", retry_after=3), UpstreamUnavailable("503"), task("Failed"))
+    slept = Slept()
+    assert (await wait_for_task(fetch, "t1", timeout_s=60, sleep=slept)).state == "Failed"
     assert slept[0] == 3
 
 
@@ -106,37 +105,24 @@ async def test_waiter_deadline_and_hard_errors() -> None:
     assert caught.value.task is not None
     assert caught.value.task.processed == 3
 
-    async def missing(task_id: str) -> Task:
-        raise NotFound("no such task")
-
     with pytest.raises(NotFound):
-        await wait_for_task(missing, "t1", timeout_s=5, sleep=no_sleep)
+        await wait_for_task(scripted(NotFound("no such task")), "t1", timeout_s=5, sleep=no_sleep)
 
 
 async def test_failed_polls_back_off_like_requests_and_a_success_restarts_the_count() -> None:
     """The waiter is the one place a poll is retried, so a failing status request waits as a failed
     request would (REQUEST_RETRY), not at the poll pace of a running task (10 ms at first)."""
-    answers: list[Task | Exception] = [
+    fetch = scripted(
         UpstreamUnavailable("503"),
         Timeout("no answer"),
         task("Running", 5),
         UpstreamUnavailable("503"),
         task("Completed", 10),
-    ]
-    slept: list[float] = []
-
-    async def fetch(task_id: str) -> Task:
-        answer = answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-
+    )
+    slept = Slept()
     pace = RetryPolicy(first_s=0.01, factor=2, max_s=2)
     done = await wait_for_task(
-        fetch, "t1", timeout_s=60, sleep=sleep, policy=pace, retry=REQUEST_RETRY.without_jitter()
+        fetch, "t1", timeout_s=60, sleep=slept, policy=pace, retry=REQUEST_RETRY.without_jitter()
     )
     assert done.state == "Completed"
     assert slept == [0.5, 1.0, 0.04, 0.5]  # third poll answered: the pace's third step
@@ -145,18 +131,13 @@ async def test_failed_polls_back_off_like_requests_and_a_success_restarts_the_co
 async def test_a_retry_after_beyond_the_cap_ends_the_wait_naming_the_task() -> None:
     """Lynn asked not to be asked for longer than lynn-mcp waits: no early poll, no long sleep; the
     error keeps Lynn's retry_after and says the task goes on."""
-    slept: list[float] = []
-
-    async def limited(task_id: str) -> Task:
-        raise RateLimited("GetTaskStatus was rate limited", status=429, retry_after=MAX_RETRY_AFTER_S + 60)
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-
+    beyond = MAX_RETRY_AFTER_S + 60
+    slept = Slept()
+    fetch = scripted(RateLimited("GetTaskStatus was rate limited", status=429, retry_after=beyond))
     with pytest.raises(RateLimited) as caught:
-        await wait_for_task(limited, "t1", timeout_s=600, sleep=sleep)
+        await wait_for_task(fetch, "t1", timeout_s=600, sleep=slept)
     assert slept == []
-    assert caught.value.retry_after == MAX_RETRY_AFTER_S + 60
+    assert caught.value.retry_after == beyond
     assert "task t1 goes on at Lynn" in caught.value.for_agent()
     assert "status tool" in caught.value.for_agent()
 
