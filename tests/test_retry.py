@@ -4,6 +4,7 @@ Retry-After header parser, as tables."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -114,7 +115,7 @@ def test_only_requests_are_jittered() -> None:
         ({"first_s": 0.5, "factor": 2.0, "max_s": 8.0, "jitter": 1.5}, "between 0 and 1"),
     ],
 )
-def test_a_curve_that_breaks_the_rules_is_refused(arguments: dict[str, float], complaint: str) -> None:
+def test_a_curve_that_breaks_the_rules_is_refused(arguments: dict[str, Any], complaint: str) -> None:
     with pytest.raises(ValueError, match=re.escape(complaint)):
         RetryPolicy(**arguments)
 
