@@ -1,6 +1,8 @@
 """Every failure lynn-mcp reports, and the one place where HTTP statuses become errors.
 
-The tree (each class carries a stable `code` that agents and tests can rely on):
+The tree: every `LynnError` subclass in lynn-mcp (a test holds this list to the code). Each class
+states its own stable `code`, which agents and tests rely on; a subclass that does not is refused
+when it is defined, so none can inherit a wrong one. Every code is in `ERROR_CODES`.
 
 * LynnError                      base; `code`, `message`, `hint`, `status`, `retry_after`
   + ConfigError                  config_error          settings missing or unusable
@@ -15,6 +17,14 @@ The tree (each class carries a stable `code` that agents and tests can rely on):
   + ConfirmationRequired         confirmation_required a consequential call needs the human's approval
   + ConfirmationInvalid          confirmation_invalid  the confirmation token does not confirm this call
   + Declined                     declined              the human declined (or cancelled) the call
+  + WaitTimedOut                 timeout               bulk/waiter.py: a task did not finish before the
+                                                       deadline; `task` is the last state seen
+  + _GaveUp                      upstream_unavailable  bulk/loader.py: a chunk failed as often as it may
+                                                       be sent; ends a load with a report, never raised
+                                                       out of it
+
+The last two live with the code that raises them: `WaitTimedOut` carries a Lynn `Task`, and this
+module, imported by every layer, imports no other part of lynn-mcp.
 
 `maybe_processed` tells callers of non-idempotent operations whether Lynn may have acted on the
 request although no answer arrived (a timeout after sending, a dropped connection): the bulk loader
@@ -34,6 +44,11 @@ class LynnError(Exception):
 
     code: ClassVar[str] = "upstream_unavailable"
     default_hint: ClassVar[str] = "Try again later."
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "code" not in vars(cls):
+            raise TypeError(f"{cls.__qualname__} must state its own `code` (one of ERROR_CODES)")
 
     def __init__(
         self,

@@ -5,11 +5,12 @@ A scripted httpx2.MockTransport plays Lynn so each case controls exactly what ev
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx2
 import pytest
+from pydantic import SecretStr
 
 from lynn_mcp.config import Settings
 from lynn_mcp.errors import (
@@ -23,11 +24,14 @@ from lynn_mcp.errors import (
     Unauthorized,
     UpstreamUnavailable,
 )
-from lynn_mcp.lynn.client import LynnClient, parse_retry_after
+from lynn_mcp.lynn.client import LynnClient
+from lynn_mcp.lynn.models import Task
+from lynn_mcp.lynn.retry import REQUEST_RETRY
 
 pytestmark = pytest.mark.anyio
 
 CAMPAIGN = {"id": "3c6f10ec-0000-4000-8000-000000000001", "name": "Spring", "status": "Stopped"}
+TASK = {"taskId": "task-1", "state": "Running", "total": 3, "processed": 1}
 TOKEN = "issued-token-value-123456"
 
 Step = int | httpx2.Response | type[Exception]
@@ -51,7 +55,8 @@ class ScriptedLynn:
             raise step("scripted failure")
         if isinstance(step, httpx2.Response):
             return step
-        body = CAMPAIGN if step == 200 else {"message": f"scripted {step}"}
+        ok = TASK if "TaskStatus" in request.url.path else CAMPAIGN
+        body = ok if step == 200 else {"message": f"scripted {step}"}
         return httpx2.Response(step, json=body)
 
 
@@ -72,7 +77,9 @@ def make_client(lynn: ScriptedLynn, sleeps: Sleeps, **overrides: object) -> Lynn
         access_token_secret="access-secret-value",
         **overrides,  # type: ignore[arg-type]
     )
-    return LynnClient(settings, transport=httpx2.MockTransport(lynn), sleep=sleeps, jitter=lambda: 1.0)
+    return LynnClient(
+        settings, transport=httpx2.MockTransport(lynn), sleep=sleeps, retry=REQUEST_RETRY.without_jitter()
+    )
 
 
 def get(client: LynnClient) -> Callable[[], object]:
@@ -244,13 +251,49 @@ async def test_unexpected_shape_is_upstream_unavailable() -> None:
             await client.get_campaign(CAMPAIGN["id"])
 
 
-@pytest.mark.parametrize(
-    ("header", "expected"),
-    [("2", 2.0), ("0", 0.0), ("1.5", 1.5), ("", None), (None, None), ("soon", None), ("-3", 0.0)],
-)
-def test_parse_retry_after_seconds(header: str | None, expected: float | None) -> None:
-    assert parse_retry_after(header) == expected
+@pytest.mark.parametrize("get_status", [LynnClient.get_task, LynnClient.get_dnd_task])
+async def test_a_task_status_read_is_retried_unless_the_task_waiter_polls(
+    get_status: Callable[..., Awaitable[Task]],
+) -> None:
+    """The get_task_status tools read once and get the client's retries; the task waiter asks for one
+    attempt per poll because it retries polls itself (one place, paced up to its deadline)."""
+    lynn, sleeps = ScriptedLynn([503, 200]), Sleeps()
+    async with make_client(lynn, sleeps) as client:
+        assert (await get_status(client, "task-1")).processed == 1
+        assert (len(lynn.requests), sleeps.waits) == (2, [0.5])
+
+        lynn.steps = [503, 200]
+        with pytest.raises(UpstreamUnavailable):
+            await get_status(client, "task-1", retry=False)
+    assert len(lynn.requests) == 3
+    assert sleeps.waits == [0.5]
 
 
-def test_parse_retry_after_http_date() -> None:
-    assert parse_retry_after("Thu, 01 Jan 2026 00:00:10 GMT", now=1767225600.0) == 10.0
+async def test_a_poll_without_retries_still_renews_a_rejected_token() -> None:
+    lynn, sleeps = ScriptedLynn([401, 200]), Sleeps()
+    async with make_client(lynn, sleeps) as client:
+        assert (await client.get_task("task-1", retry=False)).state == "Running"
+    assert lynn.exchanges == 2
+
+
+def test_the_client_registers_as_secrets_only_what_it_sends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LYNN_HTTP_TOKEN guards our own HTTP endpoint and LYNN_SIGNING_KEY signs confirmations: neither
+    reaches Lynn, and the CLI registers both (and every other configured secret) itself."""
+    registered: list[str] = []
+
+    def record(secret: str | SecretStr | None, *, slot: str | None = None) -> None:
+        if secret is not None:
+            registered.append(secret.get_secret_value() if isinstance(secret, SecretStr) else secret)
+
+    monkeypatch.setattr("lynn_mcp.lynn.client.register_secret", record)
+    make_client(
+        ScriptedLynn([]),
+        Sleeps(),
+        token="ready-made-token-value",
+        subscription_key="subscription-key-value",
+        http_token="http-endpoint-token-value",
+        signing_key="signing-key-value-" + "k" * 32,
+    )
+    assert sorted(registered) == sorted(
+        ["ready-made-token-value", "access-id", "access-secret-value", "subscription-key-value"]
+    )

@@ -23,11 +23,12 @@ from lynn_mcp.bulk.loads import prepare_campaign_data_load
 from lynn_mcp.bulk.report import LoadReport
 from lynn_mcp.bulk.resume import ChunkState, ResumeState
 from lynn_mcp.bulk.sources import open_source
-from lynn_mcp.bulk.waiter import WaitPolicy, WaitTimedOut, wait_for_task
+from lynn_mcp.bulk.waiter import WaitTimedOut, wait_for_task
 from lynn_mcp.config import Settings
-from lynn_mcp.errors import InvalidArgument, NotFound, RateLimited, UpstreamUnavailable
+from lynn_mcp.errors import InvalidArgument, NotFound, RateLimited, Timeout, UpstreamUnavailable
 from lynn_mcp.lynn.client import LynnClient
 from lynn_mcp.lynn.models import Task, TaskRecord, TaskRef
+from lynn_mcp.lynn.retry import MAX_RETRY_AFTER_S, REQUEST_RETRY, RetryPolicy
 from lynn_mcp.sandbox import (
     SEED_ACCESS_TOKEN,
     SEED_ACCESS_TOKEN_SECRET,
@@ -56,41 +57,40 @@ def task(state: str, processed: int = 0) -> Task:
     return Task(task_id="t1", state=state, total=10, processed=processed)
 
 
-async def test_waiter_polls_until_terminal_with_growing_backoff() -> None:
-    states = iter([task("Pending"), task("Running", 5), task("Completed", 10)])
-    slept: list[float] = []
+def scripted(*answers: Task | Exception) -> Callable[[str], Awaitable[Task]]:
+    """A status fetch that gives (or raises) each answer in turn."""
+    pending = list(answers)
 
     async def fetch(task_id: str) -> Task:
-        return next(states)
+        answer = pending.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
+    return fetch
 
+
+class Slept(list[float]):
+    """A sleep that only writes down how long it was asked to sleep."""
+
+    async def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+async def test_waiter_polls_until_terminal_with_growing_backoff() -> None:
+    fetch = scripted(task("Pending"), task("Running", 5), task("Completed", 10))
+    slept = Slept()
     done = await wait_for_task(
-        fetch, "t1", timeout_s=60, sleep=sleep, policy=WaitPolicy(first_s=0.1, factor=2)
+        fetch, "t1", timeout_s=60, sleep=slept, policy=RetryPolicy(first_s=0.1, factor=2, max_s=2)
     )
     assert done.state == "Completed"
     assert slept == [0.1, 0.2]
 
 
 async def test_waiter_honours_retry_after_and_survives_transient_errors() -> None:
-    answers: list[Task | Exception] = [
-        RateLimited("slow down", retry_after=3),
-        UpstreamUnavailable("503"),
-        task("Failed"),
-    ]
-    slept: list[float] = []
-
-    async def fetch(task_id: str) -> Task:
-        answer = answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-
-    assert (await wait_for_task(fetch, "t1", timeout_s=60, sleep=sleep)).state == "Failed"
+    fetch = scripted(RateLimited("slow down", retry_after=3), UpstreamUnavailable("503"), task("Failed"))
+    slept = Slept()
+    assert (await wait_for_task(fetch, "t1", timeout_s=60, sleep=slept)).state == "Failed"
     assert slept[0] == 3
 
 
@@ -105,11 +105,41 @@ async def test_waiter_deadline_and_hard_errors() -> None:
     assert caught.value.task is not None
     assert caught.value.task.processed == 3
 
-    async def missing(task_id: str) -> Task:
-        raise NotFound("no such task")
-
     with pytest.raises(NotFound):
-        await wait_for_task(missing, "t1", timeout_s=5, sleep=no_sleep)
+        await wait_for_task(scripted(NotFound("no such task")), "t1", timeout_s=5, sleep=no_sleep)
+
+
+async def test_failed_polls_back_off_like_requests_and_a_success_restarts_the_count() -> None:
+    """The waiter is the one place a poll is retried, so a failing status request waits as a failed
+    request would (REQUEST_RETRY), not at the poll pace of a running task (10 ms at first)."""
+    fetch = scripted(
+        UpstreamUnavailable("503"),
+        Timeout("no answer"),
+        task("Running", 5),
+        UpstreamUnavailable("503"),
+        task("Completed", 10),
+    )
+    slept = Slept()
+    pace = RetryPolicy(first_s=0.01, factor=2, max_s=2)
+    done = await wait_for_task(
+        fetch, "t1", timeout_s=60, sleep=slept, policy=pace, retry=REQUEST_RETRY.without_jitter()
+    )
+    assert done.state == "Completed"
+    assert slept == [0.5, 1.0, 0.04, 0.5]  # third poll answered: the pace's third step
+
+
+async def test_a_retry_after_beyond_the_cap_ends_the_wait_naming_the_task() -> None:
+    """Lynn asked not to be asked for longer than lynn-mcp waits: no early poll, no long sleep; the
+    error keeps Lynn's retry_after and says the task goes on."""
+    beyond = MAX_RETRY_AFTER_S + 60
+    slept = Slept()
+    fetch = scripted(RateLimited("GetTaskStatus was rate limited", status=429, retry_after=beyond))
+    with pytest.raises(RateLimited) as caught:
+        await wait_for_task(fetch, "t1", timeout_s=600, sleep=slept)
+    assert slept == []
+    assert caught.value.retry_after == beyond
+    assert "task t1 goes on at Lynn" in caught.value.for_agent()
+    assert "status tool" in caught.value.for_agent()
 
 
 # -- loads against the sandbox ------------------------------------------------------------------
@@ -184,6 +214,58 @@ async def finish_without_faults(
     assert report.unprocessed == 0
     assert report.resume is None
     return report
+
+
+class FailingStatusPolls(httpx2.AsyncBaseTransport):
+    """The real sandbox, except that the first `failures` task status requests are answered 503."""
+
+    def __init__(self, failures: int) -> None:
+        self.inner = httpx2.AsyncHTTPTransport()
+        self.failures = failures
+        self.status_requests = 0
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if "TaskStatus" in request.url.path:
+            self.status_requests += 1
+            if self.status_requests <= self.failures:
+                return httpx2.Response(503, json={"message": "status store restarting"})
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_a_load_retries_a_failed_status_poll_in_the_waiter_only(tmp_path: Path) -> None:
+    """Two 503s on the task's status: each is one request, and each wait is the loader's (the task
+    waiter's), none the client's, whose own retries (max_retries=4) would have doubled them."""
+    path = write_rows(tmp_path / "three.csv", ["56911111121", "56911111122", "56911111123"])
+    client_sleeps: list[float] = []
+    load_sleeps: list[float] = []
+
+    async def client_sleep(seconds: float) -> None:
+        client_sleeps.append(seconds)
+
+    async def load_sleep(seconds: float) -> None:
+        load_sleeps.append(seconds)
+        await anyio.lowlevel.checkpoint()
+
+    transport = FailingStatusPolls(failures=2)
+    with SandboxServer(task_delay_ms=0) as sandbox:
+        async with LynnClient(client_settings(sandbox), transport=transport, sleep=client_sleep) as client:
+            prepared = await prepare_campaign_data_load(
+                client,
+                SIGNER,
+                template_id=SEED_TEMPLATE_ID,
+                file_path=str(path),
+                options=LoadOptions(timeout_s=60, sleep=load_sleep),
+            )
+            report = await prepared.run()
+    assert (report.state, report.accepted) == ("Completed", 3)
+    assert client_sleeps == []
+    assert transport.status_requests >= 3
+    first, second = load_sleeps[:2]  # REQUEST_RETRY after the first and the second failure
+    assert 0.25 <= first <= 0.5
+    assert 0.5 <= second <= 1.0
 
 
 async def test_faults_lose_nothing_and_resume_finishes(tmp_path: Path) -> None:

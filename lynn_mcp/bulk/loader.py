@@ -5,8 +5,9 @@ unprocessed).
 Chunks are numbered over the rows that pass the local checks, so the same source, template and
 chunk size always give the same chunks: that is what lets a resume handle name them.
 
-Sending one chunk (at most `max_attempts` POSTs):
-- 429: wait `retry_after` (capped) and send again; Lynn did not act on it.
+Sending one chunk (at most `max_attempts` POSTs, waiting as `chunk_retry` says between them):
+- 429: wait `retry_after` and send again; Lynn did not act on it. A Retry-After beyond what lynn-mcp
+  waits (lynn/retry.py) stops the load there, with a report and a resume handle.
 - no answer after sending (timeout, dropped connection) or a 5xx: the outcome is unknown, so the
   chunk is sent again and its `409` (already a record of the campaign) rows count as accepted by the
   earlier attempt: never lost, never counted twice. A pre-existing record of the campaign in such a
@@ -60,15 +61,15 @@ from lynn_mcp.bulk.readers import OutcomeLine, ResultsWriter, RowFileError, RowO
 from lynn_mcp.bulk.report import ALREADY_IN_CAMPAIGN, LoadReport, Tally, cap_message
 from lynn_mcp.bulk.resume import ChunkState, ResumeState
 from lynn_mcp.bulk.sources import MAX_FILE_BYTES, LoadSource
-from lynn_mcp.bulk.waiter import Sleep, WaitPolicy, WaitTimedOut, wait_for_task
+from lynn_mcp.bulk.waiter import Sleep, WaitTimedOut, wait_for_task
 from lynn_mcp.errors import LynnError, RateLimited, Timeout, UpstreamUnavailable
 from lynn_mcp.lynn.models import Task, TaskRecord, TaskRef
+from lynn_mcp.lynn.retry import CHUNK_RETRY, TASK_POLL, RetryPolicy
 from lynn_mcp.signing import ConfirmationSigner
 
 __all__ = ["DEFAULT_OPTIONS", "BulkLoad", "ChunkApi", "LoadOptions", "Progress", "RowChecking"]
 
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
-MAX_RETRY_AFTER_S: Final = 60.0
 # Reading and checking rows is synchronous; handing the event loop back this often keeps answers to
 # POSTs and polls flowing while a chunk is built (1,000 rows take a few milliseconds to check).
 ROWS_BETWEEN_PAUSES: Final = 250
@@ -100,7 +101,11 @@ class LoadOptions:
     timeout_s: float = 600.0
     dry_run: bool = False
     max_attempts: int = 6
-    wait_policy: WaitPolicy = field(default_factory=WaitPolicy)
+    """POSTs of one chunk at most (a chunk is retried after a 429, a 5xx or a lost answer)."""
+    chunk_retry: RetryPolicy = CHUNK_RETRY
+    """The waits between a chunk's POSTs."""
+    wait_policy: RetryPolicy = TASK_POLL
+    """The pace of a task's status polls (failed polls wait as the task waiter says)."""
     sleep: Sleep = anyio.sleep
     results_path: Path | None = None
     """Default: next to the input file, or a temp file for inline rows."""
@@ -127,10 +132,6 @@ class _Block:
     local: list[RowOutcome] = field(default_factory=list)
     uncertain: bool = False  # an attempt (now or in an earlier call) may have reached Lynn
     settled: bool = False
-
-
-def _backoff(attempt: int) -> float:
-    return min(5.0, 0.1 * 2.0 ** (attempt - 1))
 
 
 class BulkLoad:
@@ -381,21 +382,20 @@ class BulkLoad:
         payload = block.payload
         assert payload is not None  # only a chunk whose POST was answered has dropped its rows
         options = self.options
-        last_error: LynnError | None = None
-        for attempt in range(1, options.max_attempts + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             resent = block.uncertain
             try:
                 ref = await self.api.post(payload)
-            except RateLimited as exc:
-                last_error = exc
-                wait = exc.retry_after if exc.retry_after is not None else _backoff(attempt)
-                await options.sleep(min(wait, MAX_RETRY_AFTER_S))
-                continue
-            except (Timeout, UpstreamUnavailable) as exc:
-                # A 5xx had no side effect at the sandbox, but in general its outcome is unknown.
-                block.uncertain = self._reached_lynn = True
-                last_error = exc
-                await options.sleep(_backoff(attempt))
+            except (RateLimited, Timeout, UpstreamUnavailable) as exc:
+                if not isinstance(exc, RateLimited):  # a 429 is the one answer Lynn did not act on
+                    # A 5xx had no side effect at the sandbox, but in general its outcome is unknown.
+                    block.uncertain = self._reached_lynn = True
+                wait = options.chunk_retry.wait_before_retry(attempt, exc.retry_after)
+                if wait is None or attempt >= options.max_attempts:
+                    raise _GaveUp(exc, attempt) from None
+                await options.sleep(wait)
                 continue
             except anyio.get_cancelled_exc_class():
                 block.uncertain = self._reached_lynn = True  # the request may already be at Lynn
@@ -408,8 +408,6 @@ class BulkLoad:
             self.tally.task_ids.append(ref.task_id)
             await self._emit_progress()
             return ref.task_id, resent
-        assert last_error is not None
-        raise _GaveUp(last_error, options.max_attempts)
 
     # -- accounting -----------------------------------------------------------------------------
 
@@ -643,11 +641,11 @@ _PAUSE: Final = _Pause()
 
 
 class _GaveUp(LynnError):
-    """A chunk whose every attempt failed in a retryable way; the load stops, nothing is lost."""
+    """A chunk that failed in a retryable way as often as it may be sent, or whose 429 asked for a
+    longer wait than lynn-mcp accepts; the load stops with a report, nothing is lost."""
 
     code = "upstream_unavailable"
 
     def __init__(self, last: LynnError, attempts: int) -> None:
-        super().__init__(
-            f"a chunk failed {attempts} times; last: {last.message}", retry_after=last.retry_after
-        )
+        times = f"{attempts} times" if attempts > 1 else "once"
+        super().__init__(f"a chunk failed {times}; last: {last.message}", retry_after=last.retry_after)

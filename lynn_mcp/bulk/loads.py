@@ -60,7 +60,7 @@ class CampaignDataApi:
         return await self.client.add_campaign_data(self.template_id, self.campaign_id, rows)
 
     async def fetch(self, task_id: str) -> Task:
-        return await self.client.get_task(task_id)
+        return await self.client.get_task(task_id, retry=False)  # the task waiter retries polls
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +81,7 @@ class DndApi:
         return await self.client.manage_dnd(self.campaign_id, contacts)
 
     async def fetch(self, task_id: str) -> Task:
-        return await self.client.get_dnd_task(task_id)
+        return await self.client.get_dnd_task(task_id, retry=False)  # the task waiter retries polls
 
 
 def _column_map_text(column_map: Mapping[str, str] | None) -> str:
@@ -289,7 +289,8 @@ async def upload_cpg(
             await client.get_task(ref.task_id), elapsed_s=round(time.monotonic() - started, 3)
         )
     try:
-        task = await wait_for_task(client.get_task, ref.task_id, timeout_s=timeout_s, on_poll=on_poll)
+        poll = functools.partial(client.get_task, retry=False)  # the task waiter retries polls
+        task = await wait_for_task(poll, ref.task_id, timeout_s=timeout_s, on_poll=on_poll)
     except WaitTimedOut as exc:
         if exc.task is None:
             raise

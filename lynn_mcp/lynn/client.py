@@ -6,16 +6,17 @@ re-exchanges once on a 401, retries what is safe to retry, and turns every failu
 
 Retry rule: GET/PUT/DELETE (and CreateToken) are retried on connection errors, timeouts, dropped
 connections, 408, 429 and 5xx; a POST only when it provably never reached Lynn (the connection was
-never established), because Lynn's POSTs create things.
+never established), because Lynn's POSTs create things. At most LYNN_MAX_RETRIES times, waiting as
+the `REQUEST_RETRY` policy says (retry.py: Retry-After honoured up to 60 s; a longer one is not
+waited for, the error carries it). A task status poll of the task waiter asks for one attempt
+(`retry=False`): the waiter, which knows its deadline, is the one place polls are retried.
 """
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -48,13 +49,13 @@ from lynn_mcp.lynn.models import (
     TaskRef,
 )
 from lynn_mcp.lynn.operations import OperationTable, load_operations
+from lynn_mcp.lynn.retry import REQUEST_RETRY, RetryPolicy, Sleep, parse_retry_after
 from lynn_mcp.lynn.untrusted import clean_text
 from lynn_mcp.redaction import redact_json_body, register_secret
 
 logger = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-MAX_RETRY_AFTER_S = 60.0
 # Errors raised before a connection existed: the request provably never reached Lynn.
 _NEVER_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout, httpx2.UnsupportedProtocol)
 
@@ -62,24 +63,6 @@ M = TypeVar("M", bound=BaseModel)
 _CAMPAIGNS = TypeAdapter(list[Campaign])
 _CONTACTS = TypeAdapter(list[Contact])
 _DND_ENTRIES = TypeAdapter(list[DndEntry])
-
-Sleep = Callable[[float], Awaitable[None]]
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP date); None if absent or bad."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 class LynnClient:
@@ -92,20 +75,23 @@ class LynnClient:
         operations: OperationTable | None = None,
         transport: httpx2.AsyncBaseTransport | None = None,
         sleep: Sleep = anyio.sleep,
-        jitter: Callable[[], float] = random.random,
+        retry: RetryPolicy = REQUEST_RETRY,
     ) -> None:
         self.settings = settings
         self.operations = operations if operations is not None else load_operations(settings.operations_file)
         self._problems = settings.missing()
         self._sleep = sleep
-        self._jitter = jitter
+        self._retry = retry
         self._tenant = str(settings.tenant) if settings.tenant is not None else ""
         self._can_exchange = settings.access_token is not None and settings.access_token_secret is not None
         self._token: str | None = settings.token.get_secret_value() if settings.token is not None else None
         self._token_lock = anyio.Lock()
         self.token_exchanges = 0
-        for secret in settings.secret_values():
+        # What this client sends, and later the bearer tokens Lynn issues (`_exchange`); LYNN_HTTP_TOKEN
+        # and LYNN_SIGNING_KEY never reach Lynn (the CLI registers every configured secret).
+        for secret in (settings.token, settings.access_token, settings.access_token_secret):
             register_secret(secret)
+        register_secret(settings.subscription_key)  # a header of every request
         headers = {"User-Agent": f"lynn-mcp/{__version__}", "Accept": "application/json"}
         if settings.subscription_key is not None:
             headers["Ocp-Apim-Subscription-Key"] = settings.subscription_key.get_secret_value()
@@ -197,10 +183,12 @@ class LynnClient:
         json: Any = None,
         data: Mapping[str, str] | None = None,
         files: Callable[[], Mapping[str, Any]] | None = None,
+        retry: bool = True,
     ) -> bytes:
         """Run one operation for our tenant and return its raw JSON body (empty when Lynn sent none).
 
-        `files` is a factory so that a retried upload re-opens its file from the start.
+        `files` is a factory so that a retried upload re-opens its file from the start. `retry=False`
+        sends once (a 401 still renews the token): for a caller that retries on its own.
         """
         self._check_ready()
         path = self.operations.build_path(operation, {"tenant": self._tenant, **(ids or {})})
@@ -209,7 +197,7 @@ class LynnClient:
             token = await self._bearer()
             try:
                 return await self._send(
-                    operation, path, json=json, data=data, files=files, auth=f"bearer {token}"
+                    operation, path, json=json, data=data, files=files, auth=f"bearer {token}", retry=retry
                 )
             except Unauthorized:
                 if refreshed or not self._can_exchange:
@@ -226,8 +214,10 @@ class LynnClient:
         data: Mapping[str, str] | None = None,
         files: Callable[[], Mapping[str, Any]] | None = None,
         auth: str | None = None,
+        retry: bool = True,
     ) -> bytes:
-        """One operation with retries; raises LynnError. Never logs URLs, headers or bodies.
+        """One operation, retried as the module docstring says (unless `retry` is False); raises
+        LynnError. Never logs URLs, headers or bodies.
 
         Every answer body except CreateToken's success comes back scrubbed of the secrets we hold
         (`redact_json_body`), before anything parses it: whatever Lynn echoes of them (in a name, a
@@ -235,6 +225,7 @@ class LynnClient:
         """
         method = self.operations[operation].method
         retry_any = method != "POST" or operation == "CreateToken"
+        max_attempts = 1 + (self.settings.max_retries if retry else 0)
         headers = {"Authorization": auth} if auth else {}
         content: bytes | None = None
         if json is not None:
@@ -244,6 +235,7 @@ class LynnClient:
             headers["Content-Type"] = "application/json"
         attempt = 0
         while True:
+            attempt += 1
             started = time.perf_counter()
             opened = files() if files is not None else None
             try:
@@ -253,41 +245,29 @@ class LynnClient:
             except httpx2.TransportError as exc:
                 never_sent = isinstance(exc, _NEVER_SENT)
                 error = self._transport_error(operation, exc, never_sent=never_sent)
-                if attempt < self.settings.max_retries and (retry_any or never_sent):
-                    attempt += 1
-                    await self._sleep(self._backoff(attempt))
-                    continue
-                raise error from None
+                retryable, retry_after = retry_any or never_sent, None
+            else:
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                logger.debug("lynn %s -> %d in %.1f ms", operation, response.status_code, elapsed_ms)
+                if response.is_success:
+                    # CreateToken's answer is the one that carries a secret we must read (the token).
+                    if operation == "CreateToken":
+                        return response.content
+                    return redact_json_body(response.content)
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                error = error_for_status(
+                    response.status_code,
+                    operation,
+                    self._lynn_message(redact_json_body(response.content)),
+                    retry_after=retry_after,
+                )
+                retryable = retry_any and response.status_code in RETRY_STATUSES
             finally:
                 _close_files(opened)
-            logger.debug(
-                "lynn %s -> %d in %.1f ms",
-                operation,
-                response.status_code,
-                (time.perf_counter() - started) * 1000,
-            )
-            if response.is_success:
-                # CreateToken's answer is the one that carries a secret we must read (the token).
-                return response.content if operation == "CreateToken" else redact_json_body(response.content)
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            error = error_for_status(
-                response.status_code,
-                operation,
-                self._lynn_message(redact_json_body(response.content)),
-                retry_after=retry_after,
-            )
-            if retry_any and response.status_code in RETRY_STATUSES and attempt < self.settings.max_retries:
-                wait = retry_after if retry_after is not None else self._backoff(attempt + 1)
-                if wait <= MAX_RETRY_AFTER_S:
-                    attempt += 1
-                    await self._sleep(wait)
-                    continue
-            raise error
-
-    def _backoff(self, attempt: int) -> float:
-        """Jittered exponential backoff: about 0.5 s, 1 s, 2 s ... capped at 8 s."""
-        base = min(8.0, 0.5 * 2.0 ** (attempt - 1))
-        return base * (0.5 + self._jitter() / 2)
+            wait = self._retry.wait_before_retry(attempt, retry_after) if retryable else None
+            if wait is None or attempt >= max_attempts:
+                raise error from None
+            await self._sleep(wait)
 
     def _transport_error(self, operation: str, exc: httpx2.TransportError, *, never_sent: bool) -> LynnError:
         host = self._http.base_url.host
@@ -405,8 +385,9 @@ class LynnClient:
         data = await self.call("ManageDnDByCampaign", json=body)
         return self._model("ManageDnDByCampaign", TaskRef, data)
 
-    async def get_dnd_task(self, task_id: str) -> Task:
-        data = await self.call("GetDndTaskStatus", {"taskId": task_id})
+    async def get_dnd_task(self, task_id: str, *, retry: bool = True) -> Task:
+        """`retry=False` for the task waiter, which retries polls itself (see `get_task`)."""
+        data = await self.call("GetDndTaskStatus", {"taskId": task_id}, retry=retry)
         return self._model("GetDndTaskStatus", Task, data)
 
     # -- campaign data ----------------------------------------------------------------------------
@@ -434,8 +415,11 @@ class LynnClient:
         )
         return self._model("UploadCampaignDataByTenant", TaskRef, data)
 
-    async def get_task(self, task_id: str) -> Task:
-        data = await self.call("GetTaskStatus", {"taskId": task_id})
+    async def get_task(self, task_id: str, *, retry: bool = True) -> Task:
+        """One task's state. `retry=False`: a single attempt, for the task waiter (bulk/waiter.py),
+        which paces and retries its polls up to its deadline; retrying here too would nest one
+        backoff inside the other."""
+        data = await self.call("GetTaskStatus", {"taskId": task_id}, retry=retry)
         return self._model("GetTaskStatus", Task, data)
 
 

@@ -8,7 +8,7 @@ a typo never reaches Lynn silently.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -18,8 +18,8 @@ from lynn_mcp.lynn.untrusted import UntrustedMessage, UntrustedName
 Channel = Literal["WhatsApp", "SMS", "Voice", "Email"]
 CampaignType = Literal["SingleMessage", "MultipleMessage"]
 ExecutionMode = Literal["Manual", "Scheduled", "AlwaysOn"]
-TaskState = Literal["Pending", "Running", "Completed", "Failed"]
-TERMINAL_TASK_STATES: frozenset[str] = frozenset({"Completed", "Failed"})
+TERMINAL_TASK_STATES: Final = frozenset({"Completed", "Failed"})
+"""A task in one of these states changes no more (Lynn's others: Pending, Running)."""
 
 
 class WireResponse(BaseModel):

@@ -30,10 +30,6 @@ METHODS: tuple[Method, ...] = ("GET", "POST", "PUT", "DELETE")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _PLAIN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _TENANT = re.compile(r"[0-9]{1,10}")
-ID_PATTERN = (
-    r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[A-Za-z0-9_-]{1,64})$"
-)
-"""JSON-schema form of the id rule, for tool parameters."""
 
 
 @dataclass(frozen=True, slots=True)
