@@ -49,8 +49,8 @@ def lynn_errors_as_tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awa
     """Wrap a tool body or a consent resolver: a `LynnError` becomes a tool error the model can read
     (`code: what happened. Next step.`), and Lynn's status, if Lynn answered, goes on the audit line.
 
-    The only place a `LynnError` turns into a `ToolError` (tests/server/test_agent_errors.py holds
-    that): resolvers run before the tool body, outside its wrapper, so they carry their own.
+    The only place a `ToolError` is built (tests/server/test_agent_errors.py holds it to that).
+    Resolvers run before the tool body, outside its wrapper, so `consent_resolver` wraps them too.
     """
 
     @functools.wraps(fn)
