@@ -234,7 +234,7 @@ async def _request_consent(
     # now, and the SDK honours a recorded answer only for an identical question.
     subject = await read_subject()
     if token is not None:
-        check = state.signer.verify(str(token), tool, arguments, tenant, state=subject.state)
+        check = state.signer.verify(token, tool, arguments, tenant, state=subject.state)
         if not check.ok:
             raise ConfirmationInvalid(check.message, hint="")
         return Granted(approve=True, via="token")

@@ -229,7 +229,8 @@ async def test_every_guarded_tool_binds_its_listed_name_and_its_arguments(
             "bulk_set_dnd": {"campaign_id": SEED_CAMPAIGN_ID, "rows": lifted_rows},
         }
         listed = (await client.list_tools()).tools
-        guarded = {tool.name for tool in listed if "confirmation_token" in tool.input_schema["properties"]}
+        parameters = {tool.name: set(tool.input_schema["properties"]) for tool in listed}
+        guarded = {name for name, names in parameters.items() if "confirmation_token" in names}
         assert guarded == set(calls)  # a new guarded tool gets its row above
         for tool, arguments in calls.items():
             minted.clear()
@@ -241,6 +242,8 @@ async def test_every_guarded_tool_binds_its_listed_name_and_its_arguments(
                 assert sorted(bound.keys() - {"confirmation_token"}) == ["campaign_id", "lifted"]
                 assert bound["campaign_id"] == SEED_CAMPAIGN_ID
             else:
+                # Every argument of the tool, including one this call leaves out.
+                assert bound.keys() - {"confirmation_token"} == parameters[tool] - {"confirmation_token"}
                 assert canonical_arguments(bound) == canonical_arguments(arguments), tool
 
 
