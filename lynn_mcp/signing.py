@@ -41,7 +41,6 @@ from pydantic_core import to_jsonable_python
 __all__ = [
     "CONFIRMATION_TOKEN_ARGUMENT",
     "ConfirmationCheck",
-    "ConfirmationRefused",
     "ConfirmationSigner",
     "RefusalReason",
     "canonical_arguments",
@@ -97,14 +96,6 @@ _REFUSAL_MESSAGES: Final = {
 }
 
 
-class ConfirmationRefused(Exception):
-    """Raised by :meth:`ConfirmationCheck.raise_if_refused`; ``reason`` says why."""
-
-    def __init__(self, reason: RefusalReason) -> None:
-        super().__init__(_REFUSAL_MESSAGES[reason])
-        self.reason = reason
-
-
 @dataclass(frozen=True, slots=True)
 class ConfirmationCheck:
     """The outcome of :meth:`ConfirmationSigner.verify`: accepted, or refused with a reason."""
@@ -120,11 +111,6 @@ class ConfirmationCheck:
     def message(self) -> str:
         """One sentence for the caller: what went wrong and what to do (empty when accepted)."""
         return "" if self.reason is None else _REFUSAL_MESSAGES[self.reason]
-
-    def raise_if_refused(self) -> None:
-        """Raise :class:`ConfirmationRefused` unless the token was accepted."""
-        if self.reason is not None:
-            raise ConfirmationRefused(self.reason)
 
 
 _ACCEPTED: Final = ConfirmationCheck()

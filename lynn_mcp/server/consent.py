@@ -1,9 +1,10 @@
 """Human consent for consequential calls: ask the human, or fail closed with a preview and a token.
 
 A consequential tool (start a campaign, delete something, lift a do-not-disturb block) takes a
-`Resolve` parameter whose resolver calls :func:`request_consent`; the SDK runs it before the tool
-body, on both protocol eras (an `elicitation/create` request on 2025-11-25, an
-`InputRequiredResult` round trip on 2026-07-28). The body then calls :func:`ensure_consented`.
+`Resolve` parameter whose resolver :func:`consent_resolver` makes from the tool's consent check; the
+SDK runs it before the tool body, on both protocol eras (an `elicitation/create` request on
+2025-11-25, an `InputRequiredResult` round trip on 2026-07-28). The body then calls
+:func:`ensure_consented`.
 
 What the human approves is a :class:`Subject`, read from Lynn when consent is needed: a preview
 (what the call will do) and the state of what it acts on (a campaign's status and last change, a
@@ -28,55 +29,55 @@ Precedence, first match wins:
 A model-supplied flag is never consent: no argument other than a server-minted token counts.
 Preview text passes :func:`lynn_mcp.redaction.redact` before it leaves (names come from Lynn).
 
-Wiring a tool (the resolver receives tool arguments by name, validated)::
+Wiring a tool: the check names what the human approves; the tool's registered name (read from the
+call) and the check's arguments (as the tool validated them) are what a token binds, so no name or
+argument is written twice::
 
-    async def confirm_x(ctx: LynnContext, x_id: str, confirmation_token: str | None) -> ConsentRequest:
+    @consent_resolver
+    async def confirm_delete_x(ctx: LynnContext, x_id: str) -> Ask:
         async def subject() -> Subject:
             x = await client_of(ctx).get_x(x_id)
             return Subject(f"Delete x {x.name}", state=f"last changed {x.updated_at}")
 
-        return await request_consent(
-            ctx, "x", {"x_id": x_id, "confirmation_token": confirmation_token}, subject
-        )
+        return Ask(subject)
 
-    async def x(ctx, x_id, confirmation_token: ConfirmationToken = None,
-                consent: Annotated[ConsentAnswer, Resolve(confirm_x)] = ...) -> ...:
-        ensure_consented(consent, "x")
+    @server.tool(annotations=DESTROY)
+    async def delete_x(ctx: LynnContext, x_id: XId,
+                       consent: Annotated[ConsentAnswer, Resolve(confirm_delete_x)],
+                       confirmation_token: ConfirmationToken = None) -> ...:
+        ensure_consented(ctx, consent)
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import inspect
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeAlias
 
 from mcp.server.mcpserver import Elicit, ElicitationResult
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.resolve import AcceptedElicitation
 from mcp.server.request_state import RequestStateSecurity
 from pydantic import BaseModel, Field, Strict
 
 from lynn_mcp.config import Settings
-from lynn_mcp.errors import ConfirmationInvalid, ConfirmationRequired, Declined, LynnError
+from lynn_mcp.errors import ConfirmationInvalid, ConfirmationRequired, Declined
 from lynn_mcp.redaction import redact
-from lynn_mcp.server.audit import note_consent, note_lynn_status
-from lynn_mcp.server.tools.base import LynnContext, state_of
+from lynn_mcp.server.audit import note_consent
+from lynn_mcp.server.state import LynnContext, state_of
+from lynn_mcp.server.tool_errors import lynn_errors_as_tool_errors
 from lynn_mcp.signing import CONFIRMATION_TOKEN_ARGUMENT, DEFAULT_TTL_S
 
 __all__ = [
-    "NOT_REQUIRED",
-    "Approval",
+    "Ask",
     "ConfirmationToken",
     "ConsentAnswer",
-    "ConsentRequest",
-    "Granted",
     "Subject",
-    "SubjectReader",
-    "client_can_elicit",
+    "consent_resolver",
     "ensure_consented",
-    "request_consent",
     "request_state_security",
 ]
 
@@ -115,10 +116,27 @@ class Subject:
         return redact(f"{text}.")
 
 
-ConsentAnswer: TypeAlias = ElicitationResult[Approval]
-ConsentRequest: TypeAlias = Elicit[Approval] | Approval
 #: Reads the subject from Lynn; awaited only when consent is needed (not under LYNN_CONFIRM=never).
 SubjectReader: TypeAlias = Callable[[], Awaitable[Subject]]
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """A consent check's answer when the call needs the human: how to read what it acts on.
+
+    An approval binds the call's arguments as the check received them. ``binds`` replaces them
+    where they do not say what is approved: a bulk lift binds which contacts it lifts, not the file
+    path or the rows' other fields.
+    """
+
+    subject: SubjectReader
+    binds: Mapping[str, Any] | None = None
+
+
+ConsentAnswer: TypeAlias = ElicitationResult[Approval]
+ConsentRequest: TypeAlias = Elicit[Approval] | Approval
+#: A tool's consent check: takes ``ctx`` and tool arguments by name; None when the call needs no one.
+ConsentCheck: TypeAlias = Callable[..., Awaitable[Ask | None]]
 
 # One short shared description: every tool's schema is paid for in every conversation.
 ConfirmationToken = Annotated[
@@ -127,7 +145,7 @@ ConfirmationToken = Annotated[
 ]
 
 _REFUSED: dict[str, str] = {"decline": "declined", "cancel": "cancelled"}
-NOT_REQUIRED: Granted = Granted(approve=True, via="not_required")
+_NOT_REQUIRED: Granted = Granted(approve=True, via="not_required")
 
 
 def request_state_security(settings: Settings) -> RequestStateSecurity:
@@ -144,7 +162,7 @@ def request_state_security(settings: Settings) -> RequestStateSecurity:
     return RequestStateSecurity(keys=[state_key], ttl=DEFAULT_TTL_S)
 
 
-def client_can_elicit(ctx: LynnContext) -> bool:
+def _client_can_elicit(ctx: LynnContext) -> bool:
     """True when the client declared form elicitation (the SDK's own test: a bare `elicitation: {}`
     counts as form support, a url-only declaration does not)."""
     capabilities = ctx.client_capabilities
@@ -152,42 +170,76 @@ def client_can_elicit(ctx: LynnContext) -> bool:
     return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
 
 
-async def request_consent(
-    ctx: LynnContext, tool: str, arguments: Mapping[str, Any], subject: SubjectReader
-) -> ConsentRequest:
-    """Decide how this call gets consent (see the module docstring); use as a resolver's result.
+def _called_tool(ctx: LynnContext) -> str:
+    """The name this call was dispatched to: the tool's registered name, never a copy of it."""
+    params = ctx.request_context.params or {}
+    name = params.get("name")
+    if ctx.request_context.method != "tools/call" or not isinstance(name, str):
+        raise RuntimeError("consent is asked only inside a tools/call")
+    return name
 
-    `arguments` are the call's arguments as the tool received them, including
-    ``confirmation_token`` (it is never part of what a token binds). `subject` reads what the
-    call acts on; it may raise a :class:`LynnError` to refuse the call before anyone is asked.
-    Returns a granted :class:`Approval` or an :class:`Elicit` for the SDK to ask; raises a coded
-    tool error for a refused token, for fail-closed previews, and for Lynn errors.
+
+def consent_resolver(check: ConsentCheck) -> Callable[..., Awaitable[ConsentRequest]]:
+    """The `Resolve(...)` resolver of a guarded tool, made from its consent check.
+
+    ``check(ctx, **arguments)`` takes ``ctx`` first and then tool arguments by name (validated, as
+    the tool body gets them); it returns None when this call needs no one (setting a block), else
+    an :class:`Ask`. The resolver takes the same parameters plus ``confirmation_token`` and decides
+    how consent is given (see the module docstring): under ``LYNN_CONFIRM=never`` the subject is not
+    read. A :class:`LynnError` from the check or the subject becomes a coded tool error (resolvers
+    run before the tool body, outside its wrapper).
     """
-    try:
-        return await _request_consent(ctx, tool, arguments, subject)
-    except LynnError as exc:  # resolvers run outside the tool body's LynnError translation
-        note_lynn_status(exc.status)
-        raise ToolError(exc.for_agent()) from None
+    signature = inspect.signature(check)
+    parameters = list(signature.parameters.values())
+    if not parameters or parameters[0].name != "ctx":
+        raise TypeError(f"{check.__qualname__} must take the request context first, as ctx")
+
+    @functools.wraps(check)
+    async def resolve(ctx: LynnContext, **arguments: Any) -> ConsentRequest:
+        token = arguments.pop(CONFIRMATION_TOKEN_ARGUMENT, None)
+        ask = await check(ctx, **arguments)
+        if ask is None:
+            return _NOT_REQUIRED
+        bound = arguments if ask.binds is None else ask.binds
+        return await _request_consent(ctx, bound, token, ask.subject)
+
+    token_parameter = inspect.Parameter(
+        CONFIRMATION_TOKEN_ARGUMENT, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=str | None
+    )
+    guarded = lynn_errors_as_tool_errors(resolve)
+    # The SDK passes a resolver the tool arguments its signature names (and reads their annotations):
+    # the check's, plus the token. The wire key of a 2026-07-28 question stays the check's name.
+    guarded.__signature__ = signature.replace(  # type: ignore[attr-defined] # a function attribute inspect reads
+        parameters=[*parameters, token_parameter], return_annotation=ConsentRequest
+    )
+    guarded.__annotations__ = {
+        **check.__annotations__,
+        CONFIRMATION_TOKEN_ARGUMENT: str | None,
+        "return": ConsentRequest,
+    }
+    return guarded
 
 
 async def _request_consent(
-    ctx: LynnContext, tool: str, arguments: Mapping[str, Any], read_subject: SubjectReader
+    ctx: LynnContext, arguments: Mapping[str, Any], token: str | None, read_subject: SubjectReader
 ) -> ConsentRequest:
+    """A granted :class:`Approval` or an :class:`Elicit` for the SDK to ask; raises a coded error for
+    a refused token and for a fail-closed preview."""
     state = state_of(ctx)
     if state.settings.confirm == "never":
         return Granted(approve=True, via="operator")
+    tool = _called_tool(ctx)
     tenant = state.client.tenant
     # Read on every round of a 2026-07-28 round trip: the question is re-rendered from what Lynn says
     # now, and the SDK honours a recorded answer only for an identical question.
     subject = await read_subject()
-    token = arguments.get(CONFIRMATION_TOKEN_ARGUMENT)
     if token is not None:
-        check = state.signer.verify(str(token), tool, arguments, tenant, state=subject.state)
+        check = state.signer.verify(token, tool, arguments, tenant, state=subject.state)
         if not check.ok:
             raise ConfirmationInvalid(check.message, hint="")
         return Granted(approve=True, via="token")
     text = subject.describe()
-    if client_can_elicit(ctx):
+    if _client_can_elicit(ctx):
         return Elicit(f"{text}\nApprove this?", Approval)
     token = state.signer.mint(tool, arguments, tenant, state=subject.state)
     minutes = DEFAULT_TTL_S // 60
@@ -198,7 +250,7 @@ async def _request_consent(
     )
 
 
-def ensure_consented(answer: ConsentAnswer, tool: str) -> None:
+def ensure_consented(ctx: LynnContext, answer: ConsentAnswer) -> None:
     """In the tool body: return if consent was given, else raise :class:`Declined` (nothing done)."""
     if isinstance(answer, AcceptedElicitation) and answer.data.approve:
         via = answer.data.via if isinstance(answer.data, Granted) else "elicitation"
@@ -207,4 +259,4 @@ def ensure_consented(answer: ConsentAnswer, tool: str) -> None:
         return
     outcome = "did not approve" if isinstance(answer, AcceptedElicitation) else _REFUSED[answer.action]
     note_consent(f"user {outcome}")
-    raise Declined(f"the user {outcome} {tool}")
+    raise Declined(f"the user {outcome} {_called_tool(ctx)}")

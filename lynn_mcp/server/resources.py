@@ -22,8 +22,8 @@ from pydantic import BaseModel, TypeAdapter
 
 from lynn_mcp.errors import LynnError, NotFound
 from lynn_mcp.lynn.client import LynnClient
-from lynn_mcp.server.tools.base import AppState
-from lynn_mcp.server.tools.results import CampaignDetail, CampaignSummary, ContactView, TaskProgress
+from lynn_mcp.server.results import CampaignDetail, CampaignSummary, ContactView, TaskProgress
+from lynn_mcp.server.state import AppState
 
 JSON = "application/json"
 _CAMPAIGN_LIST = TypeAdapter(list[CampaignSummary])

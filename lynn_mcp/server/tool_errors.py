@@ -1,5 +1,8 @@
 """Give every failed tool call a stable code, including the failures the SDK words itself.
 
+A `LynnError` raised in a tool body or a consent resolver becomes a tool error in one place,
+:func:`lynn_errors_as_tool_errors`, which also notes Lynn's HTTP status for the audit line.
+
 Our tools raise `code: message. Next step.`; the SDK reports bad arguments as a pydantic dump that
 echoes the caller's values, an unknown tool as `Unknown tool: x`, an answer to a consent question
 that does not fit its form as `Resolver '...' received ...` (both eras), and a crash as a bare
@@ -12,15 +15,18 @@ passes the log redactor on its way out: a registered secret that Lynn echoed in 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ParamSpec, TypeVar
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.mcpserver.exceptions import ToolError
 
-from lynn_mcp.errors import ERROR_CODES, Declined
+from lynn_mcp.errors import ERROR_CODES, Declined, LynnError
 from lynn_mcp.redaction import redact
+from lynn_mcp.server.audit import note_lynn_status
 
 INTERNAL_ERROR = "internal_error"
 _CODED = re.compile(r"^(?:" + "|".join([*ERROR_CODES, INTERNAL_ERROR]) + r")\b")
@@ -34,6 +40,28 @@ _UNFIT_ANSWER_TEXT = Declined(
     "the answer to the confirmation question did not fit its form (approve must be true or false), "
     "so it is not an approval"
 ).for_agent()
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def lynn_errors_as_tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Wrap a tool body or a consent resolver: a `LynnError` becomes a tool error the model can read
+    (`code: what happened. Next step.`), and Lynn's status, if Lynn answered, goes on the audit line.
+
+    The only place a `ToolError` is built (tests/server/test_agent_errors.py holds it to that).
+    Resolvers run before the tool body, outside its wrapper, so `consent_resolver` wraps them too.
+    """
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except LynnError as exc:
+            note_lynn_status(exc.status)
+            raise ToolError(exc.for_agent()) from None
+
+    return wrapper
 
 
 def _validation_summary(dump: str) -> str:

@@ -1,12 +1,16 @@
-"""Errors and displays an agent can act on: padded ids work, look-alike names do not look alike."""
+"""Errors and displays an agent can act on: padded ids work, look-alike names do not look alike, and
+a LynnError reaches the agent through one path."""
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
 from typing import Any
 
 import pytest
 from mcp import Client
 
+import lynn_mcp.server
 from lynn_mcp.sandbox import SEED_CAMPAIGN_ID
 
 pytestmark = pytest.mark.anyio
@@ -38,3 +42,16 @@ async def test_names_that_differ_only_by_invisible_characters_do_not_display_ali
     listed = await ok(client, "list_campaigns", name_contains="Pro")
     names = sorted(campaign["name"] for campaign in listed["campaigns"])
     assert names == sorted(["Promo", "Pro\ufffdmo"])
+
+
+def test_a_lynn_error_becomes_a_tool_error_in_one_place() -> None:
+    """Tool bodies and consent resolvers share `tool_errors.lynn_errors_as_tool_errors`, which also
+    notes Lynn's status for the audit line; a second spot that builds a ToolError would be a copy
+    of it that can forget that (test_audit.py checks the status through a resolver)."""
+    server_dir = Path(lynn_mcp.server.__file__).parent
+    builders: set[str] = set()
+    for path in server_dir.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "ToolError":
+                builders.add(path.relative_to(server_dir).as_posix())
+    assert builders == {"tool_errors.py"}

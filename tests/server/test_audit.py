@@ -13,6 +13,9 @@ from mcp.client.session import ClientRequestContext
 from mcp.types import ElicitRequestParams, ElicitResult
 from server_helpers import sandbox_settings
 
+from lynn_mcp.bulk import loads
+from lynn_mcp.bulk.loads import BulkLoad
+from lynn_mcp.errors import UpstreamUnavailable
 from lynn_mcp.redaction import register_secret, secret_registry
 from lynn_mcp.sandbox import SEED_CAMPAIGN_ID, SandboxServer
 from lynn_mcp.server import build_server
@@ -90,6 +93,31 @@ async def test_consent_outcomes_and_the_token_are_audited_without_the_token(
     ]
     assert audited[2]["arguments"] == {"campaign_id": SEED_CAMPAIGN_ID, "confirmation_token": "***"}
     assert token not in audit_log.read_text(encoding="utf-8")
+
+
+async def test_a_lynn_error_in_a_consent_check_keeps_its_status_on_the_audit_line(
+    sandbox: SandboxServer, mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bulk_set_dnd's consent check reads the rows before anyone is asked, and then what they act
+    on: a LynnError in either part becomes the tool error through the same path as a tool body's,
+    which notes Lynn's status for the audit line (the check's own copy of that path did not)."""
+    audit_log = tmp_path / "audit.jsonl"
+    lift = [{"identifier": "56971400001", "do_not_disturb": False}]
+    async with Client(build_server(sandbox_settings(sandbox, audit_log=audit_log)), mode=mode) as client:  # type: ignore[arg-type]
+        missing = await client.call_tool("bulk_set_dnd", {"campaign_id": MISSING_CAMPAIGN, "rows": lift})
+
+        async def lynn_fails(_: BulkLoad) -> None:
+            raise UpstreamUnavailable("GetCampaign failed at Lynn (HTTP 503)", status=503)
+
+        monkeypatch.setattr(loads, "blacklist_lifts", lynn_fails)
+        failing = await client.call_tool("bulk_set_dnd", {"campaign_id": SEED_CAMPAIGN_ID, "rows": lift})
+    assert missing.is_error
+    assert failing.is_error
+    audited = [(line["tool"], line["outcome"], line["lynn_status"]) for line in lines(audit_log)]
+    assert audited == [
+        ("bulk_set_dnd", "not_found", 404),  # the campaign, read for the preview
+        ("bulk_set_dnd", "upstream_unavailable", 503),  # raised by the check itself
+    ]
 
 
 async def test_an_unwritable_audit_log_does_not_fail_the_call(

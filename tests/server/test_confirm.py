@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import pytest
@@ -20,7 +20,7 @@ from server_helpers import request_count, sandbox_settings
 
 from lynn_mcp.sandbox import SEED_CAMPAIGN_ID, SEED_TENANT, SandboxServer
 from lynn_mcp.server import build_server
-from lynn_mcp.signing import ConfirmationSigner
+from lynn_mcp.signing import ConfirmationSigner, canonical_arguments
 
 pytestmark = pytest.mark.anyio
 
@@ -194,6 +194,57 @@ async def test_a_model_supplied_flag_is_not_consent(sandbox: SandboxServer, mode
                 flag
             )
         assert await campaign_exists(client, campaign_id)
+
+
+async def test_every_guarded_tool_binds_its_listed_name_and_its_arguments(
+    sandbox: SandboxServer, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token binds the tool as tools/list names it and the arguments of the call: a name written
+    by hand per tool (a typo, a copy from the tool above) would bind another tool's name, and an
+    argument left out of the binding would let one approval serve other calls."""
+    minted: list[tuple[str, dict[str, Any], str]] = []
+    mint = ConfirmationSigner.mint
+
+    def recording_mint(
+        self: ConfirmationSigner, tool: str, arguments: Mapping[str, Any], *args: Any, **kwargs: Any
+    ) -> str:
+        token = mint(self, tool, arguments, *args, **kwargs)
+        minted.append((tool, dict(arguments), token))
+        return token
+
+    monkeypatch.setattr(ConfirmationSigner, "mint", recording_mint)
+    async with connect(sandbox, mode) as client:
+        campaign_id = await new_campaign(client, "Bound")
+        contact_id = (await ok(client, "list_contacts", name_contains="Maiko"))["contacts"][0]["id"]
+        await ok(client, "set_dnd_for_campaign", contact_id=contact_id, campaign_id=SEED_CAMPAIGN_ID)
+        await ok(client, "set_dnd_for_category", contact_id=contact_id, category="Promotions")
+        lift = {"contact_id": contact_id, "do_not_disturb": False}
+        lifted_rows = [{"identifier": "56971500001", "do_not_disturb": False}]
+        calls: dict[str, dict[str, Any]] = {
+            "delete_campaign": {"campaign_id": campaign_id},
+            "start_campaign": {"campaign_id": campaign_id},
+            "delete_contact": {"contact_id": contact_id},
+            "set_dnd_for_campaign": {**lift, "campaign_id": SEED_CAMPAIGN_ID},
+            "set_dnd_for_category": {**lift, "category": "Promotions"},
+            "bulk_set_dnd": {"campaign_id": SEED_CAMPAIGN_ID, "rows": lifted_rows},
+        }
+        listed = (await client.list_tools()).tools
+        parameters = {tool.name: set(tool.input_schema["properties"]) for tool in listed}
+        guarded = {name for name, names in parameters.items() if "confirmation_token" in names}
+        assert guarded == set(calls)  # a new guarded tool gets its row above
+        for tool, arguments in calls.items():
+            minted.clear()
+            token = token_of(await client.call_tool(tool, arguments))
+            assert [(name, presented) for name, _, presented in minted] == [(tool, token)]
+            bound = minted[0][1]
+            if tool == "bulk_set_dnd":
+                # Which contacts it lifts, not the rows' text or a file's path (docs/security.md).
+                assert sorted(bound.keys() - {"confirmation_token"}) == ["campaign_id", "lifted"]
+                assert bound["campaign_id"] == SEED_CAMPAIGN_ID
+            else:
+                # Every argument of the tool, including one this call leaves out.
+                assert bound.keys() - {"confirmation_token"} == parameters[tool] - {"confirmation_token"}
+                assert canonical_arguments(bound) == canonical_arguments(arguments), tool
 
 
 async def test_refused_tokens_change_nothing(sandbox: SandboxServer, mode: str, key: str) -> None:

@@ -1,69 +1,20 @@
-"""What every tool group shares: the app state, error translation, annotations, argument types.
+"""What every tool group shares: annotations, argument types, client-side paging.
 
 Tools stay thin: validate arguments (pydantic, from the signature), call one `LynnClient` method,
-shape a concise result. A `LynnError` becomes a tool error whose text starts with its stable code.
+shape a concise result. The app state is in `server/state.py`; a `LynnError` becomes a tool error
+whose text starts with its stable code through `tool_errors.lynn_errors_as_tool_errors`.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Annotated, Any, ParamSpec, TypeVar
+from collections.abc import Sequence
+from typing import Annotated, TypeVar
 
-from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import AfterValidator, Field
 
-from lynn_mcp.bulk.file_access import FileAccess
-from lynn_mcp.config import Settings
-from lynn_mcp.errors import InvalidArgument, LynnError
-from lynn_mcp.lynn.client import LynnClient
+from lynn_mcp.errors import InvalidArgument
 from lynn_mcp.lynn.operations import check_id
-from lynn_mcp.server.audit import note_lynn_status
-from lynn_mcp.signing import ConfirmationSigner
-
-
-@dataclass
-class AppState:
-    """Lives for the server process (the MCP lifespan): the one shared Lynn client, and the signer
-    of confirmation tokens and resume handles (HMAC; replicas share LYNN_SIGNING_KEY)."""
-
-    client: LynnClient
-    signer: ConfirmationSigner
-    settings: Settings
-    file_access: FileAccess
-    """Which files the file tools read (LYNN_FILE_ROOT, and whether the server serves HTTP)."""
-
-
-LynnContext = Context[AppState, Any]
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def lynn_tool(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """Turn LynnError into a tool error the model can read: `code: what happened. Next step.`"""
-
-    @functools.wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return await fn(*args, **kwargs)
-        except LynnError as exc:
-            note_lynn_status(exc.status)
-            raise ToolError(exc.for_agent()) from None
-
-    return wrapper
-
-
-def state_of(ctx: LynnContext) -> AppState:
-    return ctx.request_context.lifespan_context
-
-
-def client_of(ctx: LynnContext) -> LynnClient:
-    return ctx.request_context.lifespan_context.client
-
 
 READ = ToolAnnotations(
     read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True

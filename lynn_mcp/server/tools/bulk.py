@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 from pydantic import BeforeValidator, Field
 
 from lynn_mcp.redaction import redact
-from lynn_mcp.server.tools.base import LynnContext, state_of
+from lynn_mcp.server.state import LynnContext, state_of
 
 if TYPE_CHECKING:
     from lynn_mcp.bulk.loader import LoadOptions, Progress

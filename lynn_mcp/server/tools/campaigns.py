@@ -11,13 +11,16 @@ from lynn_mcp.errors import Conflict
 from lynn_mcp.lynn.models import Campaign, CampaignFields, CampaignType, Channel, ExecutionMode
 from lynn_mcp.lynn.untrusted import clean_text
 from lynn_mcp.server.consent import (
+    Ask,
     ConfirmationToken,
     ConsentAnswer,
-    ConsentRequest,
     Subject,
+    consent_resolver,
     ensure_consented,
-    request_consent,
 )
+from lynn_mcp.server.results import CampaignDetail, CampaignPage, CampaignSummary, Deleted
+from lynn_mcp.server.state import LynnContext, client_of
+from lynn_mcp.server.tool_errors import lynn_errors_as_tool_errors
 from lynn_mcp.server.tools.base import (
     CREATE,
     DESTROY,
@@ -28,15 +31,11 @@ from lynn_mcp.server.tools.base import (
     Contains,
     Cursor,
     Limit,
-    LynnContext,
     TemplateId,
     WellFormedId,
-    client_of,
     contains,
-    lynn_tool,
     page,
 )
-from lynn_mcp.server.tools.results import CampaignDetail, CampaignPage, CampaignSummary, Deleted
 
 Name = Annotated[str, Field(min_length=1, max_length=100, description="Unique per tenant.")]
 Text = Annotated[str | None, Field(max_length=100)]
@@ -76,9 +75,8 @@ def _refuse_unless_startable(campaign: Campaign) -> None:
         )
 
 
-async def _confirm_delete(
-    ctx: LynnContext, campaign_id: str, confirmation_token: str | None
-) -> ConsentRequest:
+@consent_resolver
+async def _confirm_delete(ctx: LynnContext, campaign_id: str) -> Ask:
     async def subject() -> Subject:
         campaign = await client_of(ctx).get_campaign(campaign_id)
         return Subject(
@@ -87,13 +85,11 @@ async def _confirm_delete(
             _campaign_state(campaign),
         )
 
-    arguments = {"campaign_id": campaign_id, "confirmation_token": confirmation_token}
-    return await request_consent(ctx, "delete_campaign", arguments, subject)
+    return Ask(subject)
 
 
-async def _confirm_start(
-    ctx: LynnContext, campaign_id: str, confirmation_token: str | None
-) -> ConsentRequest:
+@consent_resolver
+async def _confirm_start(ctx: LynnContext, campaign_id: str) -> Ask:
     async def subject() -> Subject:
         campaign = await client_of(ctx).get_campaign(campaign_id)
         _refuse_unless_startable(campaign)
@@ -104,13 +100,12 @@ async def _confirm_start(
             _campaign_state(campaign),
         )
 
-    arguments = {"campaign_id": campaign_id, "confirmation_token": confirmation_token}
-    return await request_consent(ctx, "start_campaign", arguments, subject)
+    return Ask(subject)
 
 
 def register(server: MCPServer[object]) -> None:
     @server.tool(annotations=READ)
-    @lynn_tool
+    @lynn_errors_as_tool_errors
     async def list_campaigns(
         ctx: LynnContext,
         name_contains: Contains = None,
@@ -134,13 +129,13 @@ def register(server: MCPServer[object]) -> None:
         )
 
     @server.tool(annotations=READ)
-    @lynn_tool
+    @lynn_errors_as_tool_errors
     async def get_campaign(ctx: LynnContext, campaign_id: CampaignId) -> CampaignDetail:
         """Read one campaign with its dates, template and type."""
         return CampaignDetail.of(await client_of(ctx).get_campaign(campaign_id))
 
     @server.tool(annotations=CREATE)
-    @lynn_tool
+    @lynn_errors_as_tool_errors
     async def create_campaign(
         ctx: LynnContext,
         name: Name,
@@ -171,7 +166,7 @@ def register(server: MCPServer[object]) -> None:
         return CampaignSummary.of(await client_of(ctx).create_campaign(fields))
 
     @server.tool(annotations=UPDATE)
-    @lynn_tool
+    @lynn_errors_as_tool_errors
     async def update_campaign(
         ctx: LynnContext,
         campaign_id: CampaignId,
@@ -198,7 +193,7 @@ def register(server: MCPServer[object]) -> None:
         return CampaignSummary.of(await client_of(ctx).update_campaign(campaign_id, fields))
 
     @server.tool(annotations=DESTROY)
-    @lynn_tool
+    @lynn_errors_as_tool_errors
     async def delete_campaign(
         ctx: LynnContext,
         campaign_id: CampaignId,
@@ -206,11 +201,11 @@ def register(server: MCPServer[object]) -> None:
         confirmation_token: ConfirmationToken = None,
     ) -> Deleted:
         """Delete a campaign and its records. Cannot be undone; the user confirms it."""
-        ensure_consented(consent, "delete_campaign")
+        ensure_consented(ctx, consent)
         return Deleted(id=campaign_id, deleted=await client_of(ctx).delete_campaign(campaign_id))
 
     @server.tool(annotations=SEND)
-    @lynn_tool
+    @lynn_errors_as_tool_errors
     async def start_campaign(
         ctx: LynnContext,
         campaign_id: CampaignId,
@@ -218,11 +213,11 @@ def register(server: MCPServer[object]) -> None:
         confirmation_token: ConfirmationToken = None,
     ) -> CampaignSummary:
         """Start a Manual campaign: Lynn begins messaging its contacts. The user confirms it."""
-        ensure_consented(consent, "start_campaign")
+        ensure_consented(ctx, consent)
         return CampaignSummary.of(await client_of(ctx).start_campaign(campaign_id))
 
     @server.tool(annotations=UPDATE)
-    @lynn_tool
+    @lynn_errors_as_tool_errors
     async def stop_campaign(ctx: LynnContext, campaign_id: CampaignId) -> CampaignSummary:
         """Stop a running Manual campaign."""
         return CampaignSummary.of(await client_of(ctx).stop_campaign(campaign_id))

@@ -10,13 +10,16 @@ from pydantic import Field
 from lynn_mcp.lynn.models import Channel, ContactFields
 from lynn_mcp.lynn.untrusted import clean_text
 from lynn_mcp.server.consent import (
+    Ask,
     ConfirmationToken,
     ConsentAnswer,
-    ConsentRequest,
     Subject,
+    consent_resolver,
     ensure_consented,
-    request_consent,
 )
+from lynn_mcp.server.results import ContactPage, ContactView, Deleted
+from lynn_mcp.server.state import LynnContext, client_of
+from lynn_mcp.server.tool_errors import lynn_errors_as_tool_errors
 from lynn_mcp.server.tools.base import (
     CREATE,
     DESTROY,
@@ -26,13 +29,9 @@ from lynn_mcp.server.tools.base import (
     Contains,
     Cursor,
     Limit,
-    LynnContext,
-    client_of,
     contains,
-    lynn_tool,
     page,
 )
-from lynn_mcp.server.tools.results import ContactPage, ContactView, Deleted
 
 Identifier = Annotated[str, Field(min_length=1, max_length=100, description="Phone as digits (E.164, no +).")]
 CorrelationIds = Annotated[
@@ -41,9 +40,8 @@ CorrelationIds = Annotated[
 ]
 
 
-async def _confirm_delete(
-    ctx: LynnContext, contact_id: str, confirmation_token: str | None
-) -> ConsentRequest:
+@consent_resolver
+async def _confirm_delete(ctx: LynnContext, contact_id: str) -> Ask:
     async def subject() -> Subject:
         contact = await client_of(ctx).get_contact(contact_id)
         return Subject(
@@ -52,13 +50,12 @@ async def _confirm_delete(
             f"last changed {clean_text(contact.updated_at, max_len=40) or 'unknown'}",
         )
 
-    arguments = {"contact_id": contact_id, "confirmation_token": confirmation_token}
-    return await request_consent(ctx, "delete_contact", arguments, subject)
+    return Ask(subject)
 
 
 def register(server: MCPServer[object]) -> None:
     @server.tool(annotations=READ)
-    @lynn_tool
+    @lynn_errors_as_tool_errors
     async def list_contacts(
         ctx: LynnContext,
         name_contains: Contains = None,
@@ -79,13 +76,13 @@ def register(server: MCPServer[object]) -> None:
         return ContactPage(contacts=[ContactView.of(c) for c in items], total=total, next_cursor=next_cursor)
 
     @server.tool(annotations=READ)
-    @lynn_tool
+    @lynn_errors_as_tool_errors
     async def get_contact(ctx: LynnContext, contact_id: ContactId) -> ContactView:
         """Read one contact."""
         return ContactView.of(await client_of(ctx).get_contact(contact_id))
 
     @server.tool(annotations=CREATE)
-    @lynn_tool
+    @lynn_errors_as_tool_errors
     async def create_contact(
         ctx: LynnContext,
         name: Annotated[str, Field(min_length=1, max_length=200)],
@@ -100,7 +97,7 @@ def register(server: MCPServer[object]) -> None:
         return ContactView.of(await client_of(ctx).create_contact(fields))
 
     @server.tool(annotations=UPDATE)
-    @lynn_tool
+    @lynn_errors_as_tool_errors
     async def update_contact(
         ctx: LynnContext,
         contact_id: ContactId,
@@ -116,7 +113,7 @@ def register(server: MCPServer[object]) -> None:
         return ContactView.of(await client_of(ctx).update_contact(contact_id, fields))
 
     @server.tool(annotations=DESTROY)
-    @lynn_tool
+    @lynn_errors_as_tool_errors
     async def delete_contact(
         ctx: LynnContext,
         contact_id: ContactId,
@@ -124,5 +121,5 @@ def register(server: MCPServer[object]) -> None:
         confirmation_token: ConfirmationToken = None,
     ) -> Deleted:
         """Delete a contact. Cannot be undone; the user confirms it."""
-        ensure_consented(consent, "delete_contact")
+        ensure_consented(ctx, consent)
         return Deleted(id=contact_id, deleted=await client_of(ctx).delete_contact(contact_id))

@@ -11,17 +11,10 @@ from typing import Annotated
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
-from lynn_mcp.server.tools.base import (
-    CREATE,
-    READ,
-    CampaignId,
-    LynnContext,
-    TaskId,
-    TemplateId,
-    client_of,
-    lynn_tool,
-    state_of,
-)
+from lynn_mcp.server.results import LoadReport, TaskReport
+from lynn_mcp.server.state import LynnContext, client_of, state_of
+from lynn_mcp.server.tool_errors import lynn_errors_as_tool_errors
+from lynn_mcp.server.tools.base import CREATE, READ, CampaignId, TaskId, TemplateId
 from lynn_mcp.server.tools.bulk import (
     JsonRequestText,
     OptionalPath,
@@ -30,7 +23,6 @@ from lynn_mcp.server.tools.bulk import (
     load_options,
     progress_of,
 )
-from lynn_mcp.server.tools.results import LoadReport, TaskReport
 
 Key = Annotated[str, Field(max_length=100)]
 Row = dict[Key, Annotated[str, Field(max_length=1000)]]
@@ -39,7 +31,7 @@ FilePath = Annotated[str, Field(min_length=1, max_length=4096, description="Path
 
 def register(server: MCPServer[object]) -> None:
     @server.tool(annotations=CREATE)
-    @lynn_tool
+    @lynn_errors_as_tool_errors
     async def load_campaign_data(
         ctx: LynnContext,
         template_id: TemplateId | None = None,
@@ -75,7 +67,7 @@ def register(server: MCPServer[object]) -> None:
         return await load.run()
 
     @server.tool(annotations=CREATE)
-    @lynn_tool
+    @lynn_errors_as_tool_errors
     async def add_campaign_data(
         ctx: LynnContext,
         template_id: TemplateId,
@@ -90,7 +82,7 @@ def register(server: MCPServer[object]) -> None:
         return TaskReport.of_task(await client.get_task(ref.task_id))
 
     @server.tool(annotations=CREATE)
-    @lynn_tool
+    @lynn_errors_as_tool_errors
     async def upload_campaign_file(
         ctx: LynnContext,
         file_path: FilePath,
@@ -116,7 +108,7 @@ def register(server: MCPServer[object]) -> None:
         )
 
     @server.tool(annotations=READ)
-    @lynn_tool
+    @lynn_errors_as_tool_errors
     async def get_task_status(ctx: LynnContext, task_id: TaskId) -> TaskReport:
         """Progress and rejected rows of a campaign data task."""
         return TaskReport.of_task(await client_of(ctx).get_task(task_id))

@@ -5,34 +5,23 @@ from __future__ import annotations
 from typing import Annotated
 
 from mcp.server.mcpserver import MCPServer, Resolve
-from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, ConfigDict, Field
 
-from lynn_mcp.errors import LynnError
 from lynn_mcp.lynn.models import Channel, DndEntry
 from lynn_mcp.lynn.untrusted import clean_text
 from lynn_mcp.server.consent import (
-    NOT_REQUIRED,
+    Ask,
     ConfirmationToken,
     ConsentAnswer,
-    ConsentRequest,
     Subject,
+    consent_resolver,
     ensure_consented,
-    request_consent,
 )
-from lynn_mcp.server.tools.base import (
-    READ,
-    UPDATE,
-    CampaignId,
-    ContactId,
-    LynnContext,
-    TaskId,
-    client_of,
-    lynn_tool,
-    state_of,
-)
+from lynn_mcp.server.results import DndList, LoadReport, TaskReport
+from lynn_mcp.server.state import LynnContext, client_of, state_of
+from lynn_mcp.server.tool_errors import lynn_errors_as_tool_errors
+from lynn_mcp.server.tools.base import READ, UPDATE, CampaignId, ContactId, TaskId
 from lynn_mcp.server.tools.bulk import OptionalPath, Resume, TimeoutS, load_options, progress_of
-from lynn_mcp.server.tools.results import DndList, LoadReport, TaskReport
 
 DoNotDisturb = Annotated[bool, Field(description="true blacklists; false lets messages through again.")]
 
@@ -68,12 +57,13 @@ def _blocks_state(entries: list[DndEntry]) -> str:
     )
 
 
+@consent_resolver
 async def _confirm_campaign_lift(
-    ctx: LynnContext, contact_id: str, campaign_id: str, do_not_disturb: bool, confirmation_token: str | None
-) -> ConsentRequest:
+    ctx: LynnContext, contact_id: str, campaign_id: str, do_not_disturb: bool
+) -> Ask | None:
     """Only lifting a block needs the user: it lets messages reach someone who opted out."""
     if do_not_disturb:
-        return NOT_REQUIRED
+        return None
 
     async def subject() -> Subject:
         client = client_of(ctx)
@@ -86,21 +76,16 @@ async def _confirm_campaign_lift(
             _blocks_state(blocks),
         )
 
-    arguments = {
-        "contact_id": contact_id,
-        "campaign_id": campaign_id,
-        "do_not_disturb": do_not_disturb,
-        "confirmation_token": confirmation_token,
-    }
-    return await request_consent(ctx, "set_dnd_for_campaign", arguments, subject)
+    return Ask(subject)
 
 
+@consent_resolver
 async def _confirm_category_lift(
-    ctx: LynnContext, contact_id: str, category: str, do_not_disturb: bool, confirmation_token: str | None
-) -> ConsentRequest:
+    ctx: LynnContext, contact_id: str, category: str, do_not_disturb: bool
+) -> Ask | None:
     """Only lifting a block needs the user: it lets messages reach someone who opted out."""
     if do_not_disturb:
-        return NOT_REQUIRED
+        return None
 
     async def subject() -> Subject:
         client = client_of(ctx)
@@ -115,40 +100,28 @@ async def _confirm_category_lift(
             _blocks_state(blocks),
         )
 
-    arguments = {
-        "contact_id": contact_id,
-        "category": category,
-        "do_not_disturb": do_not_disturb,
-        "confirmation_token": confirmation_token,
-    }
-    return await request_consent(ctx, "set_dnd_for_category", arguments, subject)
+    return Ask(subject)
 
 
+@consent_resolver
 async def _confirm_bulk_lift(
-    ctx: LynnContext,
-    campaign_id: str,
-    rows: list[DndRow] | None,
-    file_path: str | None,
-    confirmation_token: str | None,
-) -> ConsentRequest:
+    ctx: LynnContext, campaign_id: str, rows: list[DndRow] | None, file_path: str | None
+) -> Ask | None:
     """Rows that lift a block need the user; an approval binds which contacts (not the file's path)
     but not their current blocks: reading those would cost a request per contact (docs/security.md)."""
     from lynn_mcp.bulk.loads import blacklist_lifts, prepare_dnd_load  # lazily: see tools/bulk.py
 
-    try:
-        load = await prepare_dnd_load(
-            None,
-            state_of(ctx).signer,
-            campaign_id=campaign_id,
-            rows=None if rows is None else [row.fields() for row in rows],
-            file_path=file_path,
-            options=load_options(ctx, dry_run=True),  # the tool's file policy; only read here
-        )
-        lifts = await blacklist_lifts(load)
-    except LynnError as exc:  # resolvers run outside the tool body's LynnError translation
-        raise ToolError(exc.for_agent()) from None
+    load = await prepare_dnd_load(
+        None,
+        state_of(ctx).signer,
+        campaign_id=campaign_id,
+        rows=None if rows is None else [row.fields() for row in rows],
+        file_path=file_path,
+        options=load_options(ctx, dry_run=True),  # the tool's file policy; only read here
+    )
+    lifts = await blacklist_lifts(load)
     if lifts.count == 0:
-        return NOT_REQUIRED
+        return None
 
     async def subject() -> Subject:
         campaign = await client_of(ctx).get_campaign(campaign_id)
@@ -159,19 +132,18 @@ async def _confirm_bulk_lift(
             f'campaign "{campaign.name}": they can be messaged by it again'
         )
 
-    arguments = {"campaign_id": campaign_id, "lifted": lifts.digest, "confirmation_token": confirmation_token}
-    return await request_consent(ctx, "bulk_set_dnd", arguments, subject)
+    return Ask(subject, binds={"campaign_id": campaign_id, "lifted": lifts.digest})
 
 
 def register(server: MCPServer[object]) -> None:
     @server.tool(annotations=READ)
-    @lynn_tool
+    @lynn_errors_as_tool_errors
     async def get_contact_dnd(ctx: LynnContext, contact_id: ContactId) -> DndList:
         """List the campaigns where a contact is blacklisted."""
         return DndList.of(contact_id, await client_of(ctx).get_contact_dnd(contact_id))
 
     @server.tool(annotations=UPDATE)
-    @lynn_tool
+    @lynn_errors_as_tool_errors
     async def set_dnd_for_campaign(
         ctx: LynnContext,
         contact_id: ContactId,
@@ -182,12 +154,12 @@ def register(server: MCPServer[object]) -> None:
     ) -> DndList:
         """Blacklist a contact for one campaign (or lift it with do_not_disturb=false). Lifting needs the
         user's confirmation."""
-        ensure_consented(consent, "set_dnd_for_campaign")
+        ensure_consented(ctx, consent)
         entries = await client_of(ctx).set_dnd_by_campaign(campaign_id, contact_id, do_not_disturb)
         return DndList.of(contact_id, entries)
 
     @server.tool(annotations=UPDATE)
-    @lynn_tool
+    @lynn_errors_as_tool_errors
     async def set_dnd_for_category(
         ctx: LynnContext,
         contact_id: ContactId,
@@ -198,12 +170,12 @@ def register(server: MCPServer[object]) -> None:
     ) -> DndList:
         """Blacklist a contact for every campaign of a category (or lift it). Lifting needs the user's
         confirmation."""
-        ensure_consented(consent, "set_dnd_for_category")
+        ensure_consented(ctx, consent)
         entries = await client_of(ctx).set_dnd_by_category(category, contact_id, do_not_disturb)
         return DndList.of(contact_id, entries)
 
     @server.tool(annotations=UPDATE)
-    @lynn_tool
+    @lynn_errors_as_tool_errors
     async def bulk_set_dnd(
         ctx: LynnContext,
         campaign_id: CampaignId,
@@ -216,7 +188,7 @@ def register(server: MCPServer[object]) -> None:
     ) -> LoadReport:
         """Blacklist (or lift) many contacts of one campaign from rows or a file (identifier,
         do_not_disturb, name, channel). Reports every row. Lifting needs the user's confirmation."""
-        ensure_consented(consent, "bulk_set_dnd")
+        ensure_consented(ctx, consent)
         state = state_of(ctx)
         from lynn_mcp.bulk.loads import prepare_dnd_load  # lazily: see tools/bulk.py
 
@@ -233,7 +205,7 @@ def register(server: MCPServer[object]) -> None:
         return await load.run()
 
     @server.tool(annotations=READ)
-    @lynn_tool
+    @lynn_errors_as_tool_errors
     async def get_dnd_task_status(ctx: LynnContext, task_id: TaskId) -> TaskReport:
         """Progress and rejected rows of a bulk_set_dnd task."""
         return TaskReport.of_task(await client_of(ctx).get_dnd_task(task_id))

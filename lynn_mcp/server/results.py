@@ -1,4 +1,4 @@
-"""Tool result models: small, flat and shared, because every output schema costs the agent tokens.
+"""Tool and resource results: small, flat and shared models, because every output schema costs tokens.
 
 Text fields that come from Lynn (names, categories, messages) are data, not instructions; they are
 cleaned of control, bidi and invisible characters when the client parses Lynn's answer.
@@ -8,27 +8,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, Field
 
-# The bulk tools' shared result lives with the workflows that build it; re-exported for tools.
+# The bulk tools' shared result lives with the workflows that build it; re-exported for tools. `Opt`
+# (an optional field left out when empty) and the examples cap are the reports' own, shared here.
+from lynn_mcp.bulk.report import EXAMPLES_SHOWN, Opt
 from lynn_mcp.bulk.report import LoadReport as LoadReport
 from lynn_mcp.bulk.report import TaskReport as TaskReport
 from lynn_mcp.lynn.models import Campaign, Contact, DndEntry, Task
-
-EXAMPLES_SHOWN = 20
-
-T = TypeVar("T")
-
-
-def _is_none(value: object) -> bool:
-    return value is None
-
-
-# Optional result fields are left out when empty rather than sent as null: shorter results, and an
-# output schema that needs no `null` branches.
-Opt = Annotated[T | None, Field(exclude_if=_is_none)]
 
 
 class CampaignSummary(BaseModel):
@@ -98,9 +86,6 @@ class DndState(BaseModel):
     campaign_name: Opt[str] = None
     category: Opt[str] = None
     do_not_disturb: bool
-
-
-_DND_FIELDS = set(DndState.model_fields)
 
 
 class DndList(BaseModel):
