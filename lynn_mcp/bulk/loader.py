@@ -59,8 +59,14 @@ from lynn_mcp.bulk.file_access import USER_FILES, FileAccess
 from lynn_mcp.bulk.readers import OutcomeLine, ResultsWriter, RowFileError, RowOutcome
 from lynn_mcp.bulk.report import ALREADY_IN_CAMPAIGN, LoadReport, Tally, cap_message
 from lynn_mcp.bulk.resume import ChunkState, ResumeState
-from lynn_mcp.bulk.sources import MAX_FILE_BYTES, LoadSource
+from lynn_mcp.bulk.sources import LoadSource
 from lynn_mcp.bulk.waiter import Sleep, WaitPolicy, WaitTimedOut, wait_for_task
+from lynn_mcp.config import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_MAX_PENDING_TASKS,
+)
 from lynn_mcp.errors import LynnError, RateLimited, Timeout, UpstreamUnavailable
 from lynn_mcp.lynn.models import Task, TaskRecord, TaskRef
 from lynn_mcp.signing import ConfirmationSigner
@@ -92,10 +98,10 @@ class RowChecking(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class LoadOptions:
-    chunk_size: int = 1000
-    max_in_flight: int = 4
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     """Chunks being POSTed at once, and tasks being polled at once."""
-    max_pending_tasks: int = 16
+    max_pending_tasks: int = DEFAULT_MAX_PENDING_TASKS
     """Chunks sent and awaiting their task (at least `max_in_flight` are allowed whatever this says)."""
     timeout_s: float = 600.0
     dry_run: bool = False
@@ -104,7 +110,7 @@ class LoadOptions:
     sleep: Sleep = anyio.sleep
     results_path: Path | None = None
     """Default: next to the input file, or a temp file for inline rows."""
-    max_file_bytes: int = MAX_FILE_BYTES
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     """Larger input files are refused before anything is read."""
     probe_first_chunk: bool = False
     """Send the first chunk alone and wait for its task before sending more: for loads whose header
