@@ -1,4 +1,4 @@
-"""Rows against a WhatsApp template: header check, per-row validation, dry-run summary, chunking.
+"""Rows against a WhatsApp template: header check, per-row validation.
 
 Pure and synchronous (no HTTP, no MCP). Files are read by `lynn_mcp.bulk.readers`; this module checks
 what they yield. A typical load::
@@ -6,10 +6,9 @@ what they yield. A typical load::
     spec = TemplateSpec(columns=parsed.columns, phone_column="Phone")
     source = iter_file_rows(path, column_map=column_map)
     report = check_header(source.header, spec)       # refuse to send if report.missing
-    checker, summary = RowChecker(spec), RowSummary()
+    checker = RowChecker(spec)
     for row_no, row in source:
         checked = checker.check(row_no, row)         # accepted (checked.data) or rejected (reason)
-        summary.add(checked)
 
 Row rules (the sandbox's 400 rules, applied before anything is sent):
 
@@ -30,12 +29,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from itertools import islice
-from typing import Any, Final, NamedTuple, TypeVar, cast
+from typing import Any, Final, NamedTuple, cast
 
 from lynn_mcp.bulk.readers import MalformedRow, RowOutcome, is_phone_column_name
 
@@ -49,17 +46,13 @@ __all__ = [
     "JsonRequestError",
     "PhoneFormatError",
     "RejectReason",
-    "RejectionExample",
     "RowChecker",
-    "RowSummary",
     "TemplateSpec",
     "check_header",
-    "chunked",
     "guess_phone_column",
     "normalize_phone",
     "parse_json_request",
     "rejection_outcome",
-    "summarise",
 ]
 
 MIN_PHONE_DIGITS: Final = 8
@@ -79,8 +72,6 @@ _SCIENTIFIC_DETAIL: Final = (
     f"the phone cell is in scientific notation: the spreadsheet lost digits of the number; {_EXPORT_FIX}"
 )
 _LENGTH_DETAIL: Final = f"a phone needs {MIN_PHONE_DIGITS}-{MAX_PHONE_DIGITS} digits with country code"
-
-T = TypeVar("T")
 
 
 class RejectReason(StrEnum):
@@ -243,11 +234,6 @@ class CheckedRow:
     reason: RejectReason | None = None
     detail: str = ""
 
-    @property
-    def accepted(self) -> bool:
-        """True when the row passed every local check and can be sent."""
-        return self.reason is None
-
 
 class RowChecker:
     """Checks rows of one load against a template, remembering accepted phones to find duplicates.
@@ -404,58 +390,6 @@ def rejection_outcome(checked: CheckedRow) -> RowOutcome:
     return RowOutcome(checked.row_no, checked.phone, "rejected", checked.reason.value, checked.detail)
 
 
-# --------------------------------------------------------------------------- dry-run summary
-
-
-@dataclass(frozen=True, slots=True)
-class RejectionExample:
-    """One rejected row shown to the user (the phone as given: the file is the user's own)."""
-
-    row_no: int
-    reason: RejectReason
-    phone: str
-    detail: str
-
-
-@dataclass(slots=True)
-class RowSummary:
-    """Running totals of checked rows: accepted, rejected by reason, and the first examples.
-
-    Invariant: `total == accepted + sum(rejected_by_reason.values())`.
-    """
-
-    max_examples: int = 20
-    total: int = 0
-    accepted: int = 0
-    rejected_by_reason: Counter[RejectReason] = field(default_factory=Counter)
-    examples: list[RejectionExample] = field(default_factory=list)
-
-    @property
-    def rejected(self) -> int:
-        """Rows rejected for any reason."""
-        return self.total - self.accepted
-
-    def add(self, checked: CheckedRow) -> None:
-        """Count one checked row (call once per row, in any order)."""
-        self.total += 1
-        if checked.reason is None:
-            self.accepted += 1
-            return
-        self.rejected_by_reason[checked.reason] += 1
-        if len(self.examples) < self.max_examples:
-            self.examples.append(
-                RejectionExample(checked.row_no, checked.reason, checked.phone, checked.detail)
-            )
-
-
-def summarise(checked_rows: Iterable[CheckedRow], *, max_examples: int = 20) -> RowSummary:
-    """Consume checked rows into a `RowSummary` (for dry runs: counts by reason + first examples)."""
-    summary = RowSummary(max_examples=max_examples)
-    for checked in checked_rows:
-        summary.add(checked)
-    return summary
-
-
 # --------------------------------------------------------------------------- "Json Request" text
 
 
@@ -517,15 +451,3 @@ def _trailing_comma_at(error: json.JSONDecodeError) -> bool:
     before = error.doc[: error.pos].rstrip()
     after = error.doc[error.pos :].lstrip()
     return before.endswith(",") and after[:1] in ("}", "]")
-
-
-# --------------------------------------------------------------------------- chunking
-
-
-def chunked(iterable: Iterable[T], size: int) -> Iterator[list[T]]:
-    """Consecutive lists of `size` items (the last may be shorter); lazy, one chunk in memory."""
-    if size < 1:
-        raise ValueError("chunk size must be at least 1")
-    iterator = iter(iterable)
-    while chunk := list(islice(iterator, size)):
-        yield chunk

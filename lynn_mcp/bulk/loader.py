@@ -192,7 +192,6 @@ class BulkLoad:
         self._writer: ResultsWriter | None = None
         self._results_path: Path | None = None
         self._deadline = 0.0
-        self._confirmed_chunks = 0
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -472,7 +471,6 @@ class BulkLoad:
             self.next_state.set(block.index, ChunkState.UNKNOWN)
         else:
             self.next_state.set(block.index, ChunkState.CONFIRMED)
-            self._confirmed_chunks += 1
             self.next_state.earlier_accepted += accepted
             self.next_state.earlier_already_in_campaign += already
             self.next_state.earlier_rejected.update(rejected)

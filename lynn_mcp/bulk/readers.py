@@ -8,7 +8,7 @@ Reading
     `source.header` is the header after `column_map` (file header -> template column; unmapped
     headers pass through). Iterating yields `(row_no, row)` where `row_no` is the 1-based number of
     the data row in file order and `row` is a `dict[str, str]`; each iteration re-opens the file, so
-    a dry run and the real load can share one source. `count_rows(path)` counts the same rows
+    a dry run and the real load can share one source. `source.count_rows()` counts the same rows
     without building them, for progress totals.
 
     Formats by extension:
@@ -108,8 +108,7 @@ import tempfile
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, Final, Literal, NamedTuple, Self
+from typing import IO, Any, Final, Literal, NamedTuple
 
 __all__ = [
     "MAX_CELL_CHARS",
@@ -124,7 +123,6 @@ __all__ = [
     "RowOutcome",
     "RowSource",
     "cell_to_str",
-    "count_rows",
     "inline_rows",
     "is_phone_column_name",
     "iter_file_rows",
@@ -645,7 +643,6 @@ class RowSource:
         self.column_map: dict[str, str] = {key.strip(): value for key, value in (column_map or {}).items()}
         self._records = records
         self._header: list[str] | None = None
-        self._raw_header: list[str] | None = None
         suffix = path.suffix.lower() if path is not None else ""
         self.format: str = suffix.lstrip(".") if path is not None else "inline"
         if path is not None and suffix not in SUPPORTED_EXTENSIONS:
@@ -671,12 +668,6 @@ class RowSource:
                 pass
         assert self._header is not None
         return list(self._header)
-
-    @property
-    def unused_map_keys(self) -> list[str]:
-        """`column_map` keys that match no header in the file (likely typos)."""
-        raw = set(self._raw_header_names())
-        return [key for key in self.column_map if key not in raw]
 
     @property
     def sheet_note(self) -> str | None:
@@ -725,12 +716,6 @@ class RowSource:
 
     # -- internals
 
-    def _raw_header_names(self) -> list[str]:
-        if self._raw_header is None:
-            self.header  # noqa: B018 - reading the header fills _raw_header
-        assert self._raw_header is not None
-        return self._raw_header
-
     def _target(self, name: str) -> str:
         name = name.strip()
         return self.column_map.get(name, name)
@@ -747,7 +732,6 @@ class RowSource:
                 f"{where}: column(s) {', '.join(map(repr, duplicates))} appear more than once "
                 "(in the header, or after column_map)."
             )
-        self._raw_header = [name for name in stripped if name]
         self._header = named
         return keys
 
@@ -860,11 +844,6 @@ def inline_rows(
     return RowSource(None, column_map, records)
 
 
-def count_rows(path: str | os.PathLike[str]) -> int:
-    """How many data rows `iter_file_rows(path)` yields (one streaming pass, no row dicts kept)."""
-    return iter_file_rows(path).count_rows()
-
-
 # --------------------------------------------------------------------------- results file
 
 Outcome = Literal["accepted", "already_in_campaign", "rejected", "unprocessed", "earlier"]
@@ -900,11 +879,11 @@ class ResultsWriter:
     (any order inside), e.g. one chunk's rows together with the locally rejected rows that sit
     between them in the file. Blocks may arrive in any order; a block is written as soon as every
     row before it is written, so memory holds only blocks waiting for an earlier one (as CSV text).
-    The caller bounds that by limiting how far sending runs ahead of the oldest unfinished chunk
-    (`pending_rows` tells how much is buffered). Rows are numbered from 1 with no gaps.
+    The caller bounds that by limiting how far sending runs ahead of the oldest unfinished chunk.
+    Rows are numbered from 1 with no gaps; `rows_written` counts those written so far.
 
-    Use as a context manager; `close()` raises `ValueError` if rows are missing (after writing
-    every buffered block in order, so no outcome is lost).
+    `close()` raises `ValueError` if rows are missing (after writing every buffered block in order,
+    so no outcome is lost).
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -959,11 +938,6 @@ class ResultsWriter:
             f"{directory}: {stem}.results.csv and {_MAX_RESULTS_NAMES - 1} numbered results files "
             "exist already; move old ones away."
         )
-
-    @property
-    def pending_rows(self) -> int:
-        """Rows buffered because an earlier block has not arrived yet."""
-        return sum(rows for rows, _ in self._pending.values())
 
     def add(self, outcomes: Iterable[OutcomeLine]) -> None:
         """Accept the outcomes of one contiguous block of rows; write what is now in order."""
@@ -1020,18 +994,6 @@ class ResultsWriter:
             raise ValueError(f"results file {self.path.name} lacks rows {', '.join(missing)}")
         if expected_rows is not None and self.rows_written != expected_rows:
             raise ValueError(f"results file has {self.rows_written} rows, expected {expected_rows}")
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc_type is None:
-            self.close()
-        else:  # keep what we have without masking the original error
-            with contextlib.suppress(ValueError):
-                self.close()
 
 
 def _csv_text(lines: list[OutcomeLine]) -> str:
