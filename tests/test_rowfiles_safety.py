@@ -14,7 +14,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from lynn_mcp.bulk.checks import RejectReason, RowChecker, TemplateSpec
+from lynn_mcp.bulk.checks import RejectReason, RowChecker
 from lynn_mcp.bulk.readers import (
     MAX_CELL_CHARS,
     MalformedRow,
@@ -25,6 +25,7 @@ from lynn_mcp.bulk.readers import (
     inline_rows,
     iter_file_rows,
 )
+from lynn_mcp.bulk.template import TemplateSpec
 
 SPEC = TemplateSpec(("Name", "Phone"), "Phone")
 LONG = "x" * 200_000  # over MAX_CELL_CHARS, and over the csv module's default field limit

@@ -18,15 +18,10 @@ from hypothesis import strategies as st
 
 from lynn_mcp.bulk.checks import (
     DndRowChecker,
-    JsonRequestError,
     PhoneFormatError,
     RejectReason,
     RowChecker,
-    TemplateSpec,
-    check_header,
-    guess_phone_column,
     normalize_phone,
-    parse_json_request,
     rejection_outcome,
 )
 from lynn_mcp.bulk.readers import (
@@ -39,6 +34,13 @@ from lynn_mcp.bulk.readers import (
     cell_to_str,
     inline_rows,
     iter_file_rows,
+)
+from lynn_mcp.bulk.template import (
+    JsonRequestError,
+    TemplateSpec,
+    check_header,
+    guess_phone_column,
+    parse_json_request,
 )
 
 VENDOR_COLUMNS = (

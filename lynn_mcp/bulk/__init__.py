@@ -2,7 +2,8 @@
 Never imports `mcp` or `lynn_mcp.server`: progress goes out through a callback.
 
 - `readers`: rows from CSV/.cpg/.xlsx/JSON files in constant memory.
-- `checks`: rows against a template: phones, duplicates, the DnD rows.
+- `template`: a template's columns, the header check, the phone column, the Json Request text.
+- `checks`: each row against a template (phones, duplicates) or the blacklist's columns.
 - `file_access`: which files the tools may read (LYNN_FILE_ROOT).
 - `sources`: checked file paths, inline rows, template columns.
 - `waiter`: THE task waiter (the one polling loop).

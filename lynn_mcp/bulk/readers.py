@@ -110,10 +110,11 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Se
 from pathlib import Path
 from typing import IO, Any, Final, Literal, NamedTuple
 
+from lynn_mcp.bulk.template import is_phone_column_name
+
 __all__ = [
     "MAX_CELL_CHARS",
     "MAX_JSON_ELEMENT_CHARS",
-    "PHONE_COLUMN_HINTS",
     "SUPPORTED_EXTENSIONS",
     "MalformedRow",
     "Outcome",
@@ -124,7 +125,6 @@ __all__ = [
     "RowSource",
     "cell_to_str",
     "inline_rows",
-    "is_phone_column_name",
     "iter_file_rows",
 ]
 
@@ -134,18 +134,6 @@ MAX_JSON_ELEMENT_CHARS: Final = 1_000_000
 _JSON_READ_CHARS: Final = 1 << 16
 _HEADER_LOOKAHEAD: Final = 100
 _XLSX_HINT: Final = "reading .xlsx files needs the optional extra: pip install 'lynn-mcp[xlsx]'"
-# Words people use for the phone column (`lynn_mcp.bulk.checks.guess_phone_column` uses them too); here
-# because choosing a workbook's data sheet needs them and `lynn_mcp.bulk.checks` imports this module.
-PHONE_COLUMN_HINTS: Final = (
-    "phone",
-    "telefono",
-    "teléfono",
-    "celular",
-    "movil",
-    "móvil",
-    "mobile",
-    "whatsapp",
-)
 # A header cell is a column name, not a sentence: "Número de teléfono móvil" is, "Fill in the phone
 # column" (the first line of an instructions sheet) is not.
 _HEADER_CELL_WORDS: Final = 4
@@ -217,12 +205,6 @@ def _json_number(literal: str) -> float | str:
     if "e" in literal or "E" in literal:
         return literal
     return float(literal)
-
-
-def is_phone_column_name(name: str) -> bool:
-    """True when a column name contains phone/telefono/celular/movil/mobile/whatsapp (any case)."""
-    folded = name.casefold()
-    return any(hint in folded for hint in PHONE_COLUMN_HINTS)
 
 
 def _long_cell(names: Sequence[str], cells: Iterable[str]) -> str | None:

@@ -18,15 +18,15 @@ from pathlib import Path
 
 import anyio.to_thread
 
-from lynn_mcp.bulk.checks import (
+from lynn_mcp.bulk.file_access import USER_FILES, FileAccess
+from lynn_mcp.bulk.readers import RowFileError, RowSource, inline_rows, iter_file_rows
+from lynn_mcp.bulk.template import (
     HeaderReport,
     JsonRequestError,
     TemplateSpec,
     check_header,
     parse_json_request,
 )
-from lynn_mcp.bulk.file_access import USER_FILES, FileAccess
-from lynn_mcp.bulk.readers import RowFileError, RowSource, inline_rows, iter_file_rows
 from lynn_mcp.config import DEFAULT_MAX_FILE_BYTES
 from lynn_mcp.errors import InvalidArgument
 
