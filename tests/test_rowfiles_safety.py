@@ -15,16 +15,8 @@ import openpyxl
 import pytest
 
 from lynn_mcp.bulk.checks import RejectReason, RowChecker
-from lynn_mcp.bulk.readers import (
-    MAX_CELL_CHARS,
-    MalformedRow,
-    ResultsWriter,
-    RowFileError,
-    RowOutcome,
-    _csv_text,
-    inline_rows,
-    iter_file_rows,
-)
+from lynn_mcp.bulk.readers import MAX_CELL_CHARS, MalformedRow, RowFileError, inline_rows, iter_file_rows
+from lynn_mcp.bulk.results_file import ResultsWriter, RowOutcome, _csv_text
 from lynn_mcp.bulk.template import TemplateSpec
 
 SPEC = TemplateSpec(("Name", "Phone"), "Phone")

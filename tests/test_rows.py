@@ -27,14 +27,13 @@ from lynn_mcp.bulk.checks import (
 from lynn_mcp.bulk.readers import (
     MAX_CELL_CHARS,
     MalformedRow,
-    ResultsWriter,
     RowFileError,
-    RowOutcome,
-    _count_plain_csv_rows,
     cell_to_str,
     inline_rows,
     iter_file_rows,
 )
+from lynn_mcp.bulk.readers.csv_rows import count_plain_csv_rows
+from lynn_mcp.bulk.results_file import ResultsWriter, RowOutcome
 from lynn_mcp.bulk.template import (
     JsonRequestError,
     TemplateSpec,
@@ -296,7 +295,7 @@ def test_counting_rows_on_bytes_agrees_with_reading_them(
     assert "field limit" not in error, "the csv module's own limit never stops a load midway"
 
     with path.open("rb") as handle:
-        plain = _count_plain_csv_rows(handle)
+        plain = count_plain_csv_rows(handle)
 
     if plain is not None:
         assert read in (plain, -1), "a plain count agrees with the reader whenever the reader can read"
@@ -825,7 +824,7 @@ def test_results_files_are_named_after_the_input_and_never_overwrite(tmp_path: P
 def test_results_file_falls_back_to_temp_when_not_writable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("lynn_mcp.bulk.readers.os.access", lambda path, mode: False)
+    monkeypatch.setattr("lynn_mcp.bulk.results_file.os.access", lambda path, mode: False)
 
     writer = ResultsWriter.create(tmp_path / "contacts.csv")
     writer.close()

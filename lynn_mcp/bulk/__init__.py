@@ -1,7 +1,8 @@
 """Rows from files (or inline) to Lynn and back into a report, built only from `LynnClient` calls.
 Never imports `mcp` or `lynn_mcp.server`: progress goes out through a callback.
 
-- `readers`: rows from CSV/.cpg/.xlsx/JSON files in constant memory.
+- `readers/`: rows from CSV/.cpg/.xlsx/JSON files (one module per format) in constant memory.
+- `results_file`: the per-row results CSV, in row order, safe to open in Excel.
 - `template`: a template's columns, the header check, the phone column, the Json Request text.
 - `checks`: each row against a template (phones, duplicates) or the blacklist's columns.
 - `file_access`: which files the tools may read (LYNN_FILE_ROOT).

@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final, cast
 
-from lynn_mcp.bulk.readers import MalformedRow, RowOutcome
+from lynn_mcp.bulk.readers import MalformedRow
+from lynn_mcp.bulk.results_file import RowOutcome
 from lynn_mcp.bulk.template import TemplateSpec
 
 __all__ = [

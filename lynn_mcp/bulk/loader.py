@@ -56,8 +56,9 @@ import anyio.lowlevel
 
 from lynn_mcp.bulk.checks import CheckedRow, rejection_outcome
 from lynn_mcp.bulk.file_access import USER_FILES, FileAccess
-from lynn_mcp.bulk.readers import OutcomeLine, ResultsWriter, RowFileError, RowOutcome
+from lynn_mcp.bulk.readers import RowFileError
 from lynn_mcp.bulk.report import ALREADY_IN_CAMPAIGN, LoadReport, Tally, cap_message
+from lynn_mcp.bulk.results_file import OutcomeLine, ResultsWriter, RowOutcome
 from lynn_mcp.bulk.resume import ChunkState, ResumeState
 from lynn_mcp.bulk.sources import LoadSource
 from lynn_mcp.bulk.waiter import Sleep, WaitPolicy, WaitTimedOut, wait_for_task
