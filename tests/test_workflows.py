@@ -305,7 +305,7 @@ async def test_resume_handles_refuse_tampering_and_other_loads(tmp_path: Path) -
     probe = await prepare_campaign_data_load(
         None, SIGNER, template_id=SEED_TEMPLATE_ID, file_path=str(path), options=DRY
     )
-    state = ResumeState(probe.next_state.fingerprint)
+    state = ResumeState(probe.ledger.next_state.fingerprint)
     state.set(0, ChunkState.UNKNOWN)
     handle = state.seal(SIGNER)
     assert len(handle) < 120

@@ -8,7 +8,9 @@ Never imports `mcp` or `lynn_mcp.server`: progress goes out through a callback.
 - `file_access`: which files the tools may read (LYNN_FILE_ROOT).
 - `sources`: checked file paths, inline rows, template columns.
 - `waiter`: THE task waiter (the one polling loop).
-- `loader`: the chunked, bounded, accounted bulk engine.
+- `blocks`: a load's rows, checked, in blocks: one chunk to send and the local rejections around it.
+- `ledger`: every row's one outcome (tally, results file, resume state) and the load's report.
+- `loader`: the bulk engine: chunks sent with bounded concurrency, their tasks awaited.
 - `resume`: signed, self-contained resume handles.
 - `report`: the shared `LoadReport` result and its tally.
 - `loads`: the three operations wired up: campaign data, DnD, .cpg upload.
