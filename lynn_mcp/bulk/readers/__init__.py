@@ -54,13 +54,10 @@ Malformed content (decided: per row, not per file)
 """
 
 from lynn_mcp.bulk.readers.cells import MAX_CELL_CHARS, MalformedRow, RowFileError, cell_to_str
-from lynn_mcp.bulk.readers.json_rows import MAX_JSON_ELEMENT_CHARS
-from lynn_mcp.bulk.readers.source import SUPPORTED_EXTENSIONS, RowSource, inline_rows, iter_file_rows
+from lynn_mcp.bulk.readers.source import RowSource, inline_rows, iter_file_rows
 
 __all__ = [
     "MAX_CELL_CHARS",
-    "MAX_JSON_ELEMENT_CHARS",
-    "SUPPORTED_EXTENSIONS",
     "MalformedRow",
     "RowFileError",
     "RowSource",
