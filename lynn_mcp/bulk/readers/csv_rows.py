@@ -5,9 +5,6 @@ splits it into more fields; `,` on a tie); quoted fields may contain the delimit
 newlines. Blank lines and rows whose cells are all empty are skipped and not numbered (spreadsheet
 exports end with such rows). Columns whose header cell is blank are ignored (a trailing delimiter in
 the header is common).
-
-The csv module's own field limit (131,072 characters by default) is lifted at import, so it never
-raises in the middle of a file the byte counter counted whole.
 """
 
 from __future__ import annotations
@@ -44,6 +41,7 @@ def _choose_delimiter(header_line: str) -> str:
 
 @contextlib.contextmanager
 def open_csv(path: Path) -> Iterator[tuple[list[str], Iterator[tuple[int, Cells]]]]:
+    """(the header's cells, the data rows' cells numbered from 1) of a CSV file, open while in use."""
     with path.open(encoding="utf-8-sig", newline="") as handle:
         first_line = ""
         try:
