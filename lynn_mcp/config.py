@@ -21,6 +21,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_BASE_URL = "https://premium-production.lynn.cx"
 TOOLSET_NAMES = ("campaigns", "contacts", "dnd", "data")
 
+# Bulk loads: the defaults of LYNN_CHUNK_SIZE, LYNN_MAX_IN_FLIGHT, LYNN_MAX_PENDING_TASKS and
+# LYNN_MAX_FILE_MB, and of `lynn_mcp.bulk.loader.LoadOptions` for callers without settings.
+DEFAULT_CHUNK_SIZE = 1000
+DEFAULT_MAX_IN_FLIGHT = 4
+DEFAULT_MAX_PENDING_TASKS = 16
+DEFAULT_MAX_FILE_MB = 200
+BYTES_PER_MB = 1_000_000
+DEFAULT_MAX_FILE_BYTES = DEFAULT_MAX_FILE_MB * BYTES_PER_MB
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -79,15 +88,15 @@ class Settings(BaseSettings):
     file_root: Path | None = None
     """The only directory the file tools read (see file_access.py); absolute and symlink-free."""
 
-    chunk_size: int = Field(default=1000, ge=1, le=1000)
-    max_in_flight: int = Field(default=4, ge=1, le=16)
-    max_pending_tasks: int = Field(default=16, ge=1, le=64)
-    max_file_mb: int = Field(default=200, ge=1, le=10_000)
+    chunk_size: int = Field(default=DEFAULT_CHUNK_SIZE, ge=1, le=1000)
+    max_in_flight: int = Field(default=DEFAULT_MAX_IN_FLIGHT, ge=1, le=16)
+    max_pending_tasks: int = Field(default=DEFAULT_MAX_PENDING_TASKS, ge=1, le=64)
+    max_file_mb: int = Field(default=DEFAULT_MAX_FILE_MB, ge=1, le=10_000)
 
     @property
     def max_file_bytes(self) -> int:
         """LYNN_MAX_FILE_MB in bytes: the largest input file the bulk tools take."""
-        return self.max_file_mb * 1_000_000
+        return self.max_file_mb * BYTES_PER_MB
 
     @field_validator("base_url")
     @classmethod

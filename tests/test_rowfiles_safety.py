@@ -3,6 +3,7 @@ not the data, the input fingerprint, and a results file that is safe to create a
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -13,18 +14,10 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from lynn_mcp.bulk.checks import RejectReason, RowChecker, TemplateSpec
-from lynn_mcp.bulk.readers import (
-    MAX_CELL_CHARS,
-    MalformedRow,
-    ResultsWriter,
-    RowFileError,
-    RowOutcome,
-    _csv_text,
-    count_rows,
-    inline_rows,
-    iter_file_rows,
-)
+from lynn_mcp.bulk.checks import RejectReason, RowChecker
+from lynn_mcp.bulk.readers import MAX_CELL_CHARS, MalformedRow, RowFileError, inline_rows, iter_file_rows
+from lynn_mcp.bulk.results_file import ResultsWriter, RowOutcome, _csv_text
+from lynn_mcp.bulk.template import TemplateSpec
 
 SPEC = TemplateSpec(("Name", "Phone"), "Phone")
 LONG = "x" * 200_000  # over MAX_CELL_CHARS, and over the csv module's default field limit
@@ -81,7 +74,7 @@ def test_a_long_cell_deep_in_any_file_rejects_its_row_and_the_rest_reads(tmp_pat
         assert bad == {"Phone": phone(long_row)}, "the long cell is left out, the phone kept"
         checker = RowChecker(SPEC)
         checked = [checker.check(row_no, row) for row_no, row in rows]
-        assert [c.row_no for c in checked if not c.accepted] == [long_row]
+        assert [c.row_no for c in checked if c.reason is not None] == [long_row]
         assert checked[long_row - 1].reason is RejectReason.MALFORMED_ROW
         assert checked[long_row - 1].phone == phone(long_row)
 
@@ -138,7 +131,7 @@ def test_the_first_byte_that_is_not_utf8_is_named_by_data_row_and_line(tmp_path:
         with pytest.raises(RowFileError, match=message.replace("(", r"\(").replace(")", r"\)")):
             list(iter_file_rows(file))
         with pytest.raises(RowFileError, match=message.replace("(", r"\(").replace(")", r"\)")):
-            count_rows(file)
+            iter_file_rows(file).count_rows()
 
 
 def test_a_header_that_is_not_utf8_is_named_as_the_header(tmp_path: Path) -> None:
@@ -316,7 +309,7 @@ def test_a_dangling_symlink_and_an_existing_file_at_the_results_name_are_left_un
     (tmp_path / "contacts.results.csv").symlink_to(target)
     (tmp_path / "contacts.results.2.csv").write_text("the user's own notes", encoding="utf-8")
 
-    with ResultsWriter.create(source) as writer:
+    with contextlib.closing(ResultsWriter.create(source)) as writer:
         writer.add([RowOutcome(1, "56966666666", "accepted", "200")])
 
     assert writer.path == tmp_path / "contacts.results.3.csv"
@@ -336,8 +329,8 @@ def test_an_explicit_results_path_is_created_exclusively(tmp_path: Path) -> None
     for path in (taken, link):
         with pytest.raises(FileExistsError):
             ResultsWriter.create(tmp_path / "in.csv", path=path)
-    with ResultsWriter.create(tmp_path / "in.csv", path=tmp_path / "free.csv") as writer:
-        pass
+    writer = ResultsWriter.create(tmp_path / "in.csv", path=tmp_path / "free.csv")
+    writer.close()
 
     assert taken.read_text(encoding="utf-8") == "keep"
     assert not (tmp_path / "missing.csv").exists()
@@ -352,16 +345,16 @@ def test_the_temp_directory_is_private_and_a_planted_one_is_not_used(
     planted.mkdir()
     (tmp_path / "lynn-mcp").symlink_to(planted)
 
-    with ResultsWriter.create(None) as writer:
-        pass
+    writer = ResultsWriter.create(None)
+    writer.close()
 
     assert writer.path.parent.parent == tmp_path
     assert writer.path.parent.name.startswith("lynn-mcp-")
     assert list(planted.iterdir()) == []
     (tmp_path / "lynn-mcp").unlink()
     (tmp_path / "lynn-mcp").mkdir(mode=0o755)
-    with ResultsWriter.create(None) as second:
-        pass
+    second = ResultsWriter.create(None)
+    second.close()
     assert second.path.parent == tmp_path / "lynn-mcp"
     assert stat.S_IMODE((tmp_path / "lynn-mcp").stat().st_mode) == 0o700
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import itertools
 import json
 import random
 import tracemalloc
-from collections.abc import Iterator
 from pathlib import Path
 
 import openpyxl
@@ -18,30 +18,28 @@ from hypothesis import strategies as st
 
 from lynn_mcp.bulk.checks import (
     DndRowChecker,
-    JsonRequestError,
     PhoneFormatError,
     RejectReason,
     RowChecker,
-    TemplateSpec,
-    check_header,
-    chunked,
-    guess_phone_column,
     normalize_phone,
-    parse_json_request,
     rejection_outcome,
-    summarise,
 )
 from lynn_mcp.bulk.readers import (
     MAX_CELL_CHARS,
     MalformedRow,
-    ResultsWriter,
     RowFileError,
-    RowOutcome,
-    _count_plain_csv_rows,
     cell_to_str,
-    count_rows,
     inline_rows,
     iter_file_rows,
+)
+from lynn_mcp.bulk.readers.csv_rows import count_plain_csv_rows
+from lynn_mcp.bulk.results_file import ResultsWriter, RowOutcome
+from lynn_mcp.bulk.template import (
+    JsonRequestError,
+    TemplateSpec,
+    check_header,
+    guess_phone_column,
+    parse_json_request,
 )
 
 VENDOR_COLUMNS = (
@@ -173,7 +171,7 @@ def test_every_text_format_round_trips_the_same_rows(tmp_path: Path, name: str) 
     assert source.header == list(VENDOR_COLUMNS)
     assert list(source) == [(1, ROWS[0]), (2, ROWS[1])]
     assert list(source) == [(1, ROWS[0]), (2, ROWS[1])], "a source can be iterated again"
-    assert count_rows(path) == 2
+    assert source.count_rows() == 2
 
 
 def test_xlsx_round_trips_with_numbers_and_dates_as_text(tmp_path: Path) -> None:
@@ -213,7 +211,7 @@ def test_xlsx_round_trips_with_numbers_and_dates_as_text(tmp_path: Path) -> None
             },
         ),
     ]
-    assert count_rows(path) == 2
+    assert iter_file_rows(path).count_rows() == 2
 
 
 def test_xlsx_without_the_extra_names_the_pip_command(
@@ -251,7 +249,7 @@ def test_blank_rows_are_skipped_and_not_numbered(tmp_path: Path) -> None:
         (1, {"Phone": "56911111111", "Name": "A"}),
         (2, {"Phone": "56922222222", "Name": "B"}),
     ]
-    assert count_rows(path) == 2
+    assert iter_file_rows(path).count_rows() == 2
 
 
 # Over the csv module's default field limit (131,072 characters), and over MAX_CELL_CHARS.
@@ -297,12 +295,12 @@ def test_counting_rows_on_bytes_agrees_with_reading_them(
     assert "field limit" not in error, "the csv module's own limit never stops a load midway"
 
     with path.open("rb") as handle:
-        plain = _count_plain_csv_rows(handle)
+        plain = count_plain_csv_rows(handle)
 
     if plain is not None:
         assert read in (plain, -1), "a plain count agrees with the reader whenever the reader can read"
     if read >= 0:
-        assert count_rows(path) == read
+        assert iter_file_rows(path).count_rows() == read
     if not any(piece in pieces for piece in ('"', '"a\nb"', "\r", "\x00", f'"{LONG_CELL}\n"')):
         assert plain is not None or invalid_utf8, (
             "files without quotes, lone CRs or bad bytes take the fast path"
@@ -321,7 +319,6 @@ def test_column_map_renames_headers_and_passes_others_through(tmp_path: Path) ->
 
     assert source.header == ["Name", "Phone", "Tags"]
     assert list(source) == [(1, {"Name": "Ana", "Phone": "56966666666", "Tags": "vip"})]
-    assert source.unused_map_keys == ["typo"]
 
 
 def test_column_map_applies_to_json_keys(tmp_path: Path) -> None:
@@ -473,7 +470,7 @@ def test_inline_rows_follow_the_json_rules() -> None:
 def test_phone_normalisation(raw: str, normalised: str) -> None:
     assert normalize_phone(raw) == normalised
     checked = RowChecker(SPEC).check(1, {**ROWS[0], "Phone": raw})
-    assert checked.accepted
+    assert checked.reason is None
     assert checked.data is not None
     assert checked.data["Phone"] == normalised
 
@@ -583,8 +580,8 @@ def test_json_numbers_in_exponent_form_stay_as_written(tmp_path: Path) -> None:
 
 def test_boundary_lengths_are_accepted() -> None:
     checker = RowChecker(SPEC)
-    assert checker.check(1, {**ROWS[0], "Phone": "12345678"}).accepted
-    assert checker.check(2, {**ROWS[0], "Phone": "123456789012345"}).accepted
+    assert checker.check(1, {**ROWS[0], "Phone": "12345678"}).reason is None
+    assert checker.check(2, {**ROWS[0], "Phone": "123456789012345"}).reason is None
 
 
 def test_duplicates_within_the_load_keep_the_first() -> None:
@@ -593,9 +590,9 @@ def test_duplicates_within_the_load_keep_the_first() -> None:
     again = checker.check(2, {**ROWS[0], "Phone": "0056966666666"})
     leading_zero = checker.check(3, {**ROWS[0], "Phone": "056966666666"})  # not the same number
 
-    assert first.accepted
+    assert first.reason is None
     assert again.reason is RejectReason.DUPLICATE_IN_FILE
-    assert leading_zero.accepted
+    assert leading_zero.reason is None
 
 
 def test_a_rejected_row_does_not_claim_its_phone() -> None:
@@ -603,7 +600,7 @@ def test_a_rejected_row_does_not_claim_its_phone() -> None:
     incomplete = {key: value for key, value in ROWS[0].items() if key != "Tags"}
 
     assert checker.check(1, incomplete).reason is RejectReason.MISSING_COLUMN
-    assert checker.check(2, ROWS[0]).accepted
+    assert checker.check(2, ROWS[0]).reason is None
 
 
 def test_clean_row_is_restricted_to_template_columns_in_template_order() -> None:
@@ -666,27 +663,6 @@ def test_template_spec_rejects_a_phone_column_outside_the_template() -> None:
     assert guess_phone_column(["Name"]) is None
 
 
-def test_summarise_counts_by_reason_and_keeps_first_examples() -> None:
-    checker = RowChecker(SPEC)
-    phones = ["56966666666", "123", "56966666666", "", "abc", "56955555555"]
-    checked = [checker.check(i, {**ROWS[0], "Phone": phone}) for i, phone in enumerate(phones, start=1)]
-
-    summary = summarise(checked, max_examples=2)
-
-    assert summary.total == 6
-    assert summary.accepted == 2
-    assert summary.rejected == 4
-    assert summary.rejected_by_reason == {
-        RejectReason.INVALID_PHONE: 2,
-        RejectReason.DUPLICATE_IN_FILE: 1,
-        RejectReason.MISSING_PHONE: 1,
-    }
-    assert [(e.row_no, e.reason, e.phone) for e in summary.examples] == [
-        (2, RejectReason.INVALID_PHONE, "123"),
-        (3, RejectReason.DUPLICATE_IN_FILE, "56966666666"),
-    ]
-
-
 row_values = st.one_of(
     st.text(max_size=12),
     st.from_regex(r"\+?(00)?[0-9 ().-]{0,20}", fullmatch=True),
@@ -705,11 +681,9 @@ def test_every_row_gets_exactly_one_outcome_and_counts_add_up(rows: list[dict[st
     checker = RowChecker(SPEC)
 
     checked = [checker.check(row_no, row) for row_no, row in enumerate(rows, start=1)]
-    summary = summarise(checked)
 
     assert [c.row_no for c in checked] == list(range(1, len(rows) + 1))
-    assert all((c.data is not None) == c.accepted == (c.reason is None) for c in checked)
-    assert summary.total == len(rows) == summary.accepted + sum(summary.rejected_by_reason.values())
+    assert all((c.data is not None) == (c.reason is None) for c in checked)
     accepted_phones = [c.data["Phone"] for c in checked if c.data is not None]
     assert len(accepted_phones) == len(set(accepted_phones)), "no phone is sent twice"
     assert all(p.isdigit() and 8 <= len(p) <= 15 for p in accepted_phones)
@@ -754,17 +728,7 @@ def test_json_request_errors_are_clear(text: str, message: str) -> None:
         parse_json_request(text)
 
 
-# --------------------------------------------------------------------------- chunking and results
-
-
-def test_chunked_yields_lists_lazily() -> None:
-    def numbers() -> Iterator[int]:
-        yield from range(7)
-
-    assert list(chunked(numbers(), 3)) == [[0, 1, 2], [3, 4, 5], [6]]
-    assert list(chunked([], 3)) == []
-    with pytest.raises(ValueError, match="at least 1"):
-        next(chunked([1], 0))
+# --------------------------------------------------------------------------- results
 
 
 def read_results(path: Path) -> list[list[str]]:
@@ -781,13 +745,13 @@ def test_results_are_written_in_row_order_when_chunks_finish_out_of_order(tmp_pa
     blocks[1][1] = RowOutcome(5, "123", "rejected", "invalid_phone", "a phone needs 8-15 digits")
     random.Random(4).shuffle(blocks[2])  # order inside a block does not matter either
 
-    with ResultsWriter(path) as writer:
+    with contextlib.closing(ResultsWriter(path)) as writer:
         writer.add(blocks[2])
         writer.add(blocks[0])
-        assert writer.pending_rows == 3, "rows 7-9 wait for rows 4-6"
+        assert writer.rows_written == 3, "rows 7-9 wait for rows 4-6"
         writer.add(blocks[3])
         writer.add(blocks[1])
-        assert writer.pending_rows == 0
+        assert writer.rows_written == 12
 
     lines = read_results(path)
     assert lines[0] == ["row", "phone", "outcome", "status", "reason"]
@@ -810,7 +774,7 @@ def test_results_lines_read_back_exactly_except_formula_starts_which_gain_a_quot
         (row, phone, "rejected", status, reason) for row, (phone, status, reason) in enumerate(fields, 1)
     ]
 
-    with ResultsWriter(path) as writer:
+    with contextlib.closing(ResultsWriter(path)) as writer:
         writer.add(lines)
 
     def as_excel_safe(cell: str) -> str:
@@ -841,12 +805,12 @@ def test_results_writer_refuses_overlaps_and_reports_gaps(tmp_path: Path) -> Non
 def test_results_files_are_named_after_the_input_and_never_overwrite(tmp_path: Path) -> None:
     source = tmp_path / "contacts.cpg"
 
-    with ResultsWriter.create(source) as first:
-        pass
-    with ResultsWriter.create(source) as second:
-        pass
-    with ResultsWriter.create(None) as inline:
-        pass
+    first = ResultsWriter.create(source)
+    first.close()
+    second = ResultsWriter.create(source)
+    second.close()
+    inline = ResultsWriter.create(None)
+    inline.close()
 
     assert first.path == tmp_path / "contacts.results.csv"
     assert second.path == tmp_path / "contacts.results.2.csv"
@@ -860,10 +824,10 @@ def test_results_files_are_named_after_the_input_and_never_overwrite(tmp_path: P
 def test_results_file_falls_back_to_temp_when_not_writable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("lynn_mcp.bulk.readers.os.access", lambda path, mode: False)
+    monkeypatch.setattr("lynn_mcp.bulk.results_file.os.access", lambda path, mode: False)
 
-    with ResultsWriter.create(tmp_path / "contacts.csv") as writer:
-        pass
+    writer = ResultsWriter.create(tmp_path / "contacts.csv")
+    writer.close()
 
     assert writer.path.parent != tmp_path
     assert writer.path.name.startswith("contacts.results")
@@ -884,8 +848,9 @@ def test_reading_and_writing_200k_rows_keeps_memory_flat(tmp_path: Path) -> None
     # left out: this is about the reader, the chunker and the results writer staying flat.
     tracemalloc.start()
     try:
-        with ResultsWriter(tmp_path / "big.results.csv") as writer:
-            chunks = chunked(iter_file_rows(source_path), 1000)
+        with contextlib.closing(ResultsWriter(tmp_path / "big.results.csv")) as writer:
+            rows_read = iter(iter_file_rows(source_path))
+            chunks = iter(lambda: list(itertools.islice(rows_read, 1000)), [])
             no_chunk: list[tuple[int, dict[str, str]]] = []
             for early, late in itertools.zip_longest(chunks, chunks, fillvalue=no_chunk):
                 for chunk in (late, early):  # every other chunk finishes first

@@ -17,12 +17,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lynn_mcp.bulk.checks import RowChecker, TemplateSpec
+from lynn_mcp.bulk.checks import RowChecker
 from lynn_mcp.bulk.loader import BulkLoad, LoadOptions
 from lynn_mcp.bulk.loads import prepare_campaign_data_load
 from lynn_mcp.bulk.report import LoadReport
 from lynn_mcp.bulk.resume import ChunkState, ResumeState
 from lynn_mcp.bulk.sources import open_source
+from lynn_mcp.bulk.template import TemplateSpec
 from lynn_mcp.bulk.waiter import WaitTimedOut, wait_for_task
 from lynn_mcp.config import Settings
 from lynn_mcp.errors import InvalidArgument, NotFound, RateLimited, Timeout, UpstreamUnavailable
@@ -386,7 +387,7 @@ async def test_resume_handles_refuse_tampering_and_other_loads(tmp_path: Path) -
     probe = await prepare_campaign_data_load(
         None, SIGNER, template_id=SEED_TEMPLATE_ID, file_path=str(path), options=DRY
     )
-    state = ResumeState(probe.next_state.fingerprint)
+    state = ResumeState(probe.ledger.next_state.fingerprint)
     state.set(0, ChunkState.UNKNOWN)
     handle = state.seal(SIGNER)
     assert len(handle) < 120

@@ -1,15 +1,16 @@
-"""Rows against a WhatsApp template: header check, per-row validation, dry-run summary, chunking.
+"""Row checks: each row against a template (`RowChecker`) or the blacklist's columns
+(`DndRowChecker`), before anything is sent; a rejected row becomes its results-file line.
 
-Pure and synchronous (no HTTP, no MCP). Files are read by `lynn_mcp.bulk.readers`; this module checks
-what they yield. A typical load::
+Pure and synchronous (no HTTP, no MCP). Files are read by `lynn_mcp.bulk.readers` and the template and
+its header check are `lynn_mcp.bulk.template`; this module checks the rows a source yields. A typical
+load::
 
     spec = TemplateSpec(columns=parsed.columns, phone_column="Phone")
     source = iter_file_rows(path, column_map=column_map)
     report = check_header(source.header, spec)       # refuse to send if report.missing
-    checker, summary = RowChecker(spec), RowSummary()
+    checker = RowChecker(spec)
     for row_no, row in source:
         checked = checker.check(row_no, row)         # accepted (checked.data) or rejected (reason)
-        summary.add(checked)
 
 Row rules (the sandbox's 400 rules, applied before anything is sent):
 
@@ -28,38 +29,26 @@ Row rules (the sandbox's 400 rules, applied before anything is sent):
 
 from __future__ import annotations
 
-import json
 import re
-from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
-from itertools import islice
-from typing import Any, Final, NamedTuple, TypeVar, cast
+from typing import Final, cast
 
-from lynn_mcp.bulk.readers import MalformedRow, RowOutcome, is_phone_column_name
+from lynn_mcp.bulk.readers import MalformedRow
+from lynn_mcp.bulk.results_file import RowOutcome
+from lynn_mcp.bulk.template import TemplateSpec
 
 __all__ = [
     "MAX_PHONE_DIGITS",
     "MIN_PHONE_DIGITS",
     "CheckedRow",
     "DndRowChecker",
-    "HeaderReport",
-    "JsonRequest",
-    "JsonRequestError",
     "PhoneFormatError",
     "RejectReason",
-    "RejectionExample",
     "RowChecker",
-    "RowSummary",
-    "TemplateSpec",
-    "check_header",
-    "chunked",
-    "guess_phone_column",
     "normalize_phone",
-    "parse_json_request",
     "rejection_outcome",
-    "summarise",
 ]
 
 MIN_PHONE_DIGITS: Final = 8
@@ -80,8 +69,6 @@ _SCIENTIFIC_DETAIL: Final = (
 )
 _LENGTH_DETAIL: Final = f"a phone needs {MIN_PHONE_DIGITS}-{MAX_PHONE_DIGITS} digits with country code"
 
-T = TypeVar("T")
-
 
 class RejectReason(StrEnum):
     """Stable codes for rows rejected before sending (they appear in results files and reports)."""
@@ -99,93 +86,6 @@ class RejectReason(StrEnum):
     """The same normalised phone was already accepted earlier in this load."""
     INVALID_VALUE = "invalid_value"
     """A value other than the phone is unusable (e.g. a do_not_disturb that is not true/false)."""
-
-
-# --------------------------------------------------------------------------- template
-
-
-@dataclass(frozen=True, slots=True)
-class TemplateSpec:
-    """A WhatsApp template's columns (in the template's order) and which one holds the phone."""
-
-    columns: tuple[str, ...]
-    phone_column: str
-
-    def __post_init__(self) -> None:
-        if not self.columns:
-            raise ValueError("a template needs at least one column")
-        if len(set(self.columns)) != len(self.columns):
-            raise ValueError(f"template columns repeat: {list(self.columns)}")
-        if self.phone_column not in self.columns:
-            raise ValueError(
-                f"phone column {self.phone_column!r} is not a template column {list(self.columns)}"
-            )
-
-    @classmethod
-    def from_columns(cls, columns: Sequence[str], phone_column: str | None = None) -> TemplateSpec:
-        """Build a spec, guessing the phone column by name when it is not given.
-
-        Raises `ValueError` when no column looks like a phone column.
-        """
-        chosen = phone_column or guess_phone_column(columns)
-        if chosen is None:
-            raise ValueError(f"cannot tell which of {list(columns)} is the phone column; name it explicitly")
-        return cls(tuple(columns), chosen)
-
-
-def guess_phone_column(columns: Iterable[str]) -> str | None:
-    """The first column whose name contains phone/telefono/celular/movil/mobile/whatsapp, or None."""
-    return next((column for column in columns if is_phone_column_name(column)), None)
-
-
-@dataclass(frozen=True, slots=True)
-class HeaderReport:
-    """How a file's header matches a template.
-
-    `missing`: template columns the file lacks (every row would be rejected: do not send).
-    `unknown`: file columns the template lacks (dropped from every row; a warning).
-    `suggested_column_map`: file header -> template column for names that differ only in case,
-    spaces, dashes or underscores (e.g. `phone` -> `Phone`), to offer as `column_map`.
-    """
-
-    missing: tuple[str, ...]
-    unknown: tuple[str, ...]
-    suggested_column_map: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        """True when every template column is present (unknown columns are only a warning)."""
-        return not self.missing
-
-    def messages(self) -> list[str]:
-        """The report as sentences for a user."""
-        lines = []
-        if self.missing:
-            lines.append(f"Missing template column(s): {', '.join(self.missing)}.")
-        if self.unknown:
-            lines.append(f"Column(s) not in the template, ignored: {', '.join(self.unknown)}.")
-        if self.suggested_column_map:
-            pairs = ", ".join(f"{k!r}: {v!r}" for k, v in self.suggested_column_map.items())
-            lines.append(f"Did you mean column_map {{{pairs}}}?")
-        return lines
-
-
-def _loose(name: str) -> str:
-    return "".join(ch for ch in name.casefold() if ch.isalnum())
-
-
-def check_header(header: Sequence[str], spec: TemplateSpec) -> HeaderReport:
-    """Compare a (column-mapped) header with the template's columns."""
-    present = set(header)
-    missing = tuple(column for column in spec.columns if column not in present)
-    template = set(spec.columns)
-    unknown = tuple(name for name in header if name not in template)
-    by_loose = {_loose(name): name for name in unknown}
-    suggestions = {by_loose[_loose(column)]: column for column in missing if _loose(column) in by_loose}
-    return HeaderReport(missing, unknown, suggestions)
-
-
-# --------------------------------------------------------------------------- row checks
 
 
 class PhoneFormatError(ValueError):
@@ -242,11 +142,6 @@ class CheckedRow:
     data: dict[str, str] | None = None
     reason: RejectReason | None = None
     detail: str = ""
-
-    @property
-    def accepted(self) -> bool:
-        """True when the row passed every local check and can be sent."""
-        return self.reason is None
 
 
 class RowChecker:
@@ -402,130 +297,3 @@ def rejection_outcome(checked: CheckedRow) -> RowOutcome:
     if checked.reason is None:
         raise ValueError(f"row {checked.row_no} was accepted; its outcome comes from Lynn")
     return RowOutcome(checked.row_no, checked.phone, "rejected", checked.reason.value, checked.detail)
-
-
-# --------------------------------------------------------------------------- dry-run summary
-
-
-@dataclass(frozen=True, slots=True)
-class RejectionExample:
-    """One rejected row shown to the user (the phone as given: the file is the user's own)."""
-
-    row_no: int
-    reason: RejectReason
-    phone: str
-    detail: str
-
-
-@dataclass(slots=True)
-class RowSummary:
-    """Running totals of checked rows: accepted, rejected by reason, and the first examples.
-
-    Invariant: `total == accepted + sum(rejected_by_reason.values())`.
-    """
-
-    max_examples: int = 20
-    total: int = 0
-    accepted: int = 0
-    rejected_by_reason: Counter[RejectReason] = field(default_factory=Counter)
-    examples: list[RejectionExample] = field(default_factory=list)
-
-    @property
-    def rejected(self) -> int:
-        """Rows rejected for any reason."""
-        return self.total - self.accepted
-
-    def add(self, checked: CheckedRow) -> None:
-        """Count one checked row (call once per row, in any order)."""
-        self.total += 1
-        if checked.reason is None:
-            self.accepted += 1
-            return
-        self.rejected_by_reason[checked.reason] += 1
-        if len(self.examples) < self.max_examples:
-            self.examples.append(
-                RejectionExample(checked.row_no, checked.reason, checked.phone, checked.detail)
-            )
-
-
-def summarise(checked_rows: Iterable[CheckedRow], *, max_examples: int = 20) -> RowSummary:
-    """Consume checked rows into a `RowSummary` (for dry runs: counts by reason + first examples)."""
-    summary = RowSummary(max_examples=max_examples)
-    for checked in checked_rows:
-        summary.add(checked)
-    return summary
-
-
-# --------------------------------------------------------------------------- "Json Request" text
-
-
-class JsonRequestError(ValueError):
-    """The text is not a usable `AddCampaingData` body (the message says what to fix)."""
-
-
-class JsonRequest(NamedTuple):
-    """What a template's "Json Request" body tells us. `campaign_id` is None when it is empty."""
-
-    template_id: str
-    campaign_id: str | None
-    columns: tuple[str, ...]
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    keys = [key for key, _ in pairs]
-    repeated = sorted({key for key in keys if keys.count(key) > 1})
-    if repeated:
-        raise JsonRequestError(f"key(s) {', '.join(map(repr, repeated))} appear twice in one object")
-    return dict(pairs)
-
-
-def parse_json_request(text: str) -> JsonRequest:
-    """Read template id, campaign id and column names from the body Lynn's "Json Request" copies.
-
-    Accepts the body with or without its outer braces (the vendor's page shows it without). The
-    columns are the keys of the first `data` object, in order. Invalid JSON, including a trailing
-    comma, is an error naming the line and column, never silently repaired.
-    """
-    body = text.strip()
-    if not body:
-        raise JsonRequestError("the Json Request text is empty; paste what the template's button copied")
-    if not body.startswith("{"):
-        body = "{" + body + "}"
-    try:
-        parsed = json.loads(body, object_pairs_hook=_no_duplicate_keys)
-    except json.JSONDecodeError as exc:
-        hint = " (a trailing comma before } or ] is not valid JSON)" if _trailing_comma_at(exc) else ""
-        raise JsonRequestError(
-            f"the Json Request is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}{hint}"
-        ) from exc
-    if not isinstance(parsed, dict):
-        raise JsonRequestError("the Json Request must be a JSON object")
-    template_id = parsed.get("templateId")
-    if not isinstance(template_id, str) or not template_id.strip():
-        raise JsonRequestError('the Json Request has no "templateId" string')
-    campaign_id = parsed.get("campaingId", parsed.get("campaignId", ""))  # vendor's spelling first
-    if campaign_id is not None and not isinstance(campaign_id, str):
-        raise JsonRequestError('"campaingId" must be a string (empty for the template\'s own campaign)')
-    data = parsed.get("data")
-    if not isinstance(data, list) or not data or not isinstance(data[0], dict) or not data[0]:
-        raise JsonRequestError('"data" must be a list whose first element is an object of template columns')
-    columns = tuple(str(key) for key in data[0])
-    return JsonRequest(template_id.strip(), (campaign_id or "").strip() or None, columns)
-
-
-def _trailing_comma_at(error: json.JSONDecodeError) -> bool:
-    before = error.doc[: error.pos].rstrip()
-    after = error.doc[error.pos :].lstrip()
-    return before.endswith(",") and after[:1] in ("}", "]")
-
-
-# --------------------------------------------------------------------------- chunking
-
-
-def chunked(iterable: Iterable[T], size: int) -> Iterator[list[T]]:
-    """Consecutive lists of `size` items (the last may be shorter); lazy, one chunk in memory."""
-    if size < 1:
-        raise ValueError("chunk size must be at least 1")
-    iterator = iter(iterable)
-    while chunk := list(islice(iterator, size)):
-        yield chunk

@@ -2,17 +2,15 @@
 wait for each chunk's task, and account for every row (accepted, already in the campaign, rejected or
 unprocessed).
 
-Chunks are numbered over the rows that pass the local checks, so the same source, template and
-chunk size always give the same chunks: that is what lets a resume handle name them.
+Rows are read into blocks (`lynn_mcp.bulk.blocks`: one chunk to send and the local rejections around
+it) and settled in the load's ledger (`lynn_mcp.bulk.ledger`: the tally, the results file and the
+resume state).
 
 Sending one chunk (at most `max_attempts` POSTs, waiting as `chunk_retry` says between them):
 - 429: wait `retry_after` and send again; Lynn did not act on it. A Retry-After beyond what lynn-mcp
   waits (lynn/retry.py) stops the load there, with a report and a resume handle.
 - no answer after sending (timeout, dropped connection) or a 5xx: the outcome is unknown, so the
-  chunk is sent again and its `409` (already a record of the campaign) rows count as accepted by the
-  earlier attempt: never lost, never counted twice. A pre-existing record of the campaign in such a
-  chunk is indistinguishable and is counted as accepted too (documented limitation). Elsewhere a
-  `409` row counts as `already_in_campaign` (a re-run without resume, rows loaded before).
+  chunk is sent again and its `409` rows count as accepted by the earlier attempt (see `ledger`).
 - any other refusal (400, 401, 403, 404): the load stops; nothing more is sent.
 
 Once anything may have reached Lynn, every way a load ends is a report (never a bare error): a
@@ -47,36 +45,37 @@ import contextlib
 import gc
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Generator, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol
 
 import anyio
 import anyio.lowlevel
 
-from lynn_mcp.bulk.checks import CheckedRow, rejection_outcome
+from lynn_mcp.bulk.blocks import Block as _Block
+from lynn_mcp.bulk.blocks import BlockReader, Pause
+from lynn_mcp.bulk.checks import CheckedRow
 from lynn_mcp.bulk.file_access import USER_FILES, FileAccess
-from lynn_mcp.bulk.readers import OutcomeLine, ResultsWriter, RowFileError, RowOutcome
-from lynn_mcp.bulk.report import ALREADY_IN_CAMPAIGN, LoadReport, Tally, cap_message
+from lynn_mcp.bulk.ledger import Ledger, uniform_rejection
+from lynn_mcp.bulk.report import LoadReport, cap_message
 from lynn_mcp.bulk.resume import ChunkState, ResumeState
-from lynn_mcp.bulk.sources import MAX_FILE_BYTES, LoadSource
+from lynn_mcp.bulk.sources import LoadSource
 from lynn_mcp.bulk.waiter import Sleep, WaitTimedOut, wait_for_task
+from lynn_mcp.config import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_MAX_PENDING_TASKS,
+)
 from lynn_mcp.errors import LynnError, RateLimited, Timeout, UpstreamUnavailable
-from lynn_mcp.lynn.models import Task, TaskRecord, TaskRef
+from lynn_mcp.lynn.models import Task, TaskRef
 from lynn_mcp.lynn.retry import CHUNK_RETRY, TASK_POLL, RetryPolicy
 from lynn_mcp.signing import ConfirmationSigner
 
 __all__ = ["DEFAULT_OPTIONS", "BulkLoad", "ChunkApi", "LoadOptions", "Progress", "RowChecking"]
 
 Progress = Callable[[float, float | None, str | None], Awaitable[None]]
-# Reading and checking rows is synchronous; handing the event loop back this often keeps answers to
-# POSTs and polls flowing while a chunk is built (1,000 rows take a few milliseconds to check).
-ROWS_BETWEEN_PAUSES: Final = 250
-# A chunk at least this large whose every row Lynn rejects for one reason stops the load (the rest of
-# the file would be rejected the same way); smaller chunks prove too little.
-UNIFORM_REJECTION_MIN_ROWS: Final = 10
-_EARLIER_ATTEMPT: Final = "accepted by an earlier attempt whose answer was lost"
 
 
 class ChunkApi(Protocol):
@@ -93,10 +92,10 @@ class RowChecking(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class LoadOptions:
-    chunk_size: int = 1000
-    max_in_flight: int = 4
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
     """Chunks being POSTed at once, and tasks being polled at once."""
-    max_pending_tasks: int = 16
+    max_pending_tasks: int = DEFAULT_MAX_PENDING_TASKS
     """Chunks sent and awaiting their task (at least `max_in_flight` are allowed whatever this says)."""
     timeout_s: float = 600.0
     dry_run: bool = False
@@ -109,7 +108,7 @@ class LoadOptions:
     sleep: Sleep = anyio.sleep
     results_path: Path | None = None
     """Default: next to the input file, or a temp file for inline rows."""
-    max_file_bytes: int = MAX_FILE_BYTES
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     """Larger input files are refused before anything is read."""
     probe_first_chunk: bool = False
     """Send the first chunk alone and wait for its task before sending more: for loads whose header
@@ -119,19 +118,6 @@ class LoadOptions:
 
 
 DEFAULT_OPTIONS: Final = LoadOptions()
-
-
-@dataclass(slots=True)
-class _Block:
-    """A contiguous range of input rows: one chunk to send plus the local rejections around it."""
-
-    index: int | None  # chunk number; None when the block has nothing to send
-    payload: list[dict[str, str]] | None = field(default_factory=list)
-    """The rows to POST; dropped once a POST is answered (the chunk is never re-sent after that)."""
-    rows: list[tuple[int, str]] = field(default_factory=list)  # (row number, phone) of each sent row
-    local: list[RowOutcome] = field(default_factory=list)
-    uncertain: bool = False  # an attempt (now or in an earlier call) may have reached Lynn
-    settled: bool = False
 
 
 class BulkLoad:
@@ -158,17 +144,18 @@ class BulkLoad:
         self.signer = signer
         self.progress = progress
         self.previous = resume if resume is not None else ResumeState(fingerprint)
-        self.next_state = ResumeState(
-            fingerprint,
-            bytearray(self.previous.chunks),
-            self.previous.earlier_accepted,
-            self.previous.earlier_rejected.copy(),
-            self.previous.earlier_already_in_campaign,
+        self.ledger = Ledger(fingerprint, self.previous)
+        self.tally = self.ledger.tally
+        """The ledger's running counts: what progress and the report show."""
+        self._reader = BlockReader(
+            source.rows,
+            checker.check,
+            chunk_size=options.chunk_size,
+            total=source.total,
+            reject=self.tally.reject,
+            unreadable=self._stop_unreadable,
+            file_changed=self._stop_file_changed,
         )
-        self.tally = Tally()
-        self.tally.accepted = self.previous.earlier_accepted
-        self.tally.already_in_campaign = self.previous.earlier_already_in_campaign
-        self.tally.rejected_by_reason.update(self.previous.earlier_rejected)
         self.report: LoadReport | None = None
         self.notes: list[str] = []
         """Sentences added to the report's message (e.g. ignored columns)."""
@@ -179,15 +166,10 @@ class BulkLoad:
         self._stop_hint: str | None = None
         self._fatal: LynnError | None = None
         self._reached_lynn = False  # a POST was answered, or may have been received
-        self._rows_read = 0
-        self._unread_reason: str | None = None  # why rows after `_rows_read` were never read
-        self._settled_chunks = 0
+        self._unread_reason: str | None = None  # why rows after those read were never read
         self._last_progress = -1.0
         self._progress_lock = anyio.Lock()
-        self._writer: ResultsWriter | None = None
-        self._results_path: Path | None = None
         self._deadline = 0.0
-        self._confirmed_chunks = 0
 
     # -- public ---------------------------------------------------------------------------------
 
@@ -199,9 +181,8 @@ class BulkLoad:
         started = time.monotonic()
         self._deadline = started + self.options.timeout_s
         if not self.options.dry_run:
-            self._writer = ResultsWriter.create(self.source.path, path=self.options.results_path)
-            self._results_path = self._writer.path
-        blocks = self._blocks()
+            self.ledger.open_results(self.source.path, self.options.results_path)
+        blocks = self._reader.blocks()
         waiting: _Block | None = None
         try:
             async with anyio.create_task_group() as group:
@@ -214,11 +195,11 @@ class BulkLoad:
                         await anyio.lowlevel.checkpoint()
                         continue
                     if block.index is None or self._skip(block):
-                        self._settle_unsent(block)
+                        self.ledger.settle_unsent(block)
                         continue
                     if self.source.changed():
                         self._stop_file_changed()
-                        self._settle_unsent(block)
+                        self.ledger.settle_unsent(block)
                         continue
                     waiting = block
                     await pending.acquire()
@@ -227,7 +208,7 @@ class BulkLoad:
                     if self._stop_reason is not None:
                         posting.release()
                         pending.release()
-                        self._settle_unsent(block)
+                        self.ledger.settle_unsent(block)
                         continue
                     settled = anyio.Event()
                     full = len(earlier_settled) == earlier_settled.maxlen
@@ -235,14 +216,14 @@ class BulkLoad:
                     group.start_soon(self._run_chunk, block, _Slots(posting, pending), poll_after, settled)
                     earlier_settled.append(settled)
                     await self._emit_progress()
-                    if self.options.probe_first_chunk and self._settled_chunks == 0:
+                    if self.options.probe_first_chunk and self.ledger.settled_chunks == 0:
                         await settled.wait()
         except BaseException:
             # Cancelled (or a bug): account for every row before the error goes on, so `report`
             # and the results file stay consistent. Only synchronous work happens here, and a
             # failure to finish must not hide the original error.
             if waiting is not None:
-                self._settle_unsent(waiting)
+                self.ledger.settle_unsent(waiting)
             self._stop_reason = self._stop_reason or "the load was cancelled"
             with contextlib.suppress(ValueError):
                 self._finish(blocks, started)
@@ -264,65 +245,6 @@ class BulkLoad:
             return report
         message = " ".join(part for part in (sentence, report.message) if part)
         return report.model_copy(update={"message": cap_message(message)})
-
-    # -- reading --------------------------------------------------------------------------------
-
-    def _blocks(self) -> Generator[_Block | _Pause, None, None]:
-        """Blocks in row order; each (but the last) ends with a full chunk of rows to send.
-
-        `_PAUSE` comes between them every `ROWS_BETWEEN_PAUSES` rows (a chance to yield). Reading
-        stops early when the file cannot be read further or holds more rows than were counted.
-        """
-        rows = iter(self.source.rows)
-        try:
-            yield from self._blocks_of(rows)
-        finally:
-            close = getattr(rows, "close", None)  # a generator holding the file open
-            if close is not None:
-                close()
-
-    def _blocks_of(self, rows: Iterator[tuple[int, Mapping[str, str]]]) -> Iterator[_Block | _Pause]:
-        size = self.options.chunk_size
-        index = 0
-        payload: list[dict[str, str]] = []
-        block = _Block(index, payload)
-        check = self.checker.check
-        reject = self.tally.reject
-        until_pause = ROWS_BETWEEN_PAUSES
-        total = self.source.total
-        while True:
-            try:
-                row_no, row = next(rows)
-            except StopIteration:
-                break
-            except RowFileError as exc:
-                self._stop_unreadable(str(exc))
-                break
-            if row_no > total:  # more rows than were counted: the file grew since
-                self._stop_file_changed()
-                break
-            self._rows_read = row_no
-            checked = check(row_no, row)
-            if checked.reason is None:
-                assert checked.data is not None  # an accepted row has its data
-                payload.append(checked.data)
-                block.rows.append((row_no, checked.phone))
-                if len(payload) == size:
-                    yield block
-                    index += 1
-                    payload = []
-                    block = _Block(index, payload)
-            else:
-                block.local.append(rejection_outcome(checked))
-                reject(row_no, checked.reason.value, checked.detail)
-            until_pause -= 1
-            if not until_pause:
-                until_pause = ROWS_BETWEEN_PAUSES
-                yield _PAUSE
-        if block.rows or block.local:
-            if not block.rows:
-                block.index = None
-            yield block
 
     def _skip(self, block: _Block) -> bool:
         """True when an earlier call confirmed this chunk, or the load is stopping."""
@@ -369,7 +291,7 @@ class BulkLoad:
         finally:
             slots.release()
             if not block.settled:
-                self._settle_unsent(block)
+                self.ledger.settle_unsent(block)
             settled.set()
         await self._emit_progress()
 
@@ -409,93 +331,21 @@ class BulkLoad:
             await self._emit_progress()
             return ref.task_id, resent
 
-    # -- accounting -----------------------------------------------------------------------------
+    # -- settling and stopping ------------------------------------------------------------------
 
     def _settle_from_task(self, block: _Block, task: Task, resent: bool) -> None:
-        """Rows with a record are settled; rows without (a failed task) stay unprocessed."""
-        assert block.index is not None
-        rows = block.rows
-        records = task.records
-        # Record N is for the chunk's row N. Lynn lists them in that order, one per row, so they pair
-        # up by position (no dict of records by row); anything else takes the general path.
-        in_order = len(records) == len(rows) and [record.row for record in records] == list(
-            range(1, len(rows) + 1)
-        )
-        outcomes: list[OutcomeLine] = list(block.local)
-        accepted = already = 0
-        rejected: dict[str, int] = {}
-        missing = 0
-        if in_order and all(record.status == "200" for record in records):  # the usual chunk
-            outcomes += [(row_no, phone, "accepted", "200", "") for row_no, phone in rows]
-            accepted = len(rows)
-        else:
-            paired: Iterable[tuple[tuple[int, str], TaskRecord | None]]
-            if in_order:
-                paired = zip(rows, records, strict=True)
-            else:
-                by_row = {record.row: record for record in records}
-                paired = ((row, by_row.get(number)) for number, row in enumerate(rows, start=1))
-            append = outcomes.append
-            for (row_no, phone), record in paired:
-                if record is None:
-                    missing += 1
-                    append(RowOutcome(row_no, phone, "unprocessed", "unknown", "no record"))
-                    continue
-                status = record.status
-                if status == "200":
-                    accepted += 1
-                    append((row_no, phone, "accepted", "200", ""))
-                elif status == ALREADY_IN_CAMPAIGN and resent:
-                    accepted += 1
-                    append(RowOutcome(row_no, phone, "accepted", status, _EARLIER_ATTEMPT))
-                elif status == ALREADY_IN_CAMPAIGN:
-                    already += 1
-                    append(RowOutcome(row_no, phone, "already_in_campaign", status, record.message or ""))
-                else:
-                    rejected[status] = rejected.get(status, 0) + 1
-                    self.tally.reject(row_no, status, record.message)
-                    append(RowOutcome(row_no, phone, "rejected", status, record.message or ""))
-        self.tally.accepted += accepted
-        self.tally.already_in_campaign += already
-        self.tally.unprocessed += missing
-        if self.tally.campaign_id is None:
-            self.tally.campaign_id = task.campaign_id
-        if missing:
-            self.next_state.set(block.index, ChunkState.UNKNOWN)
-        else:
-            self.next_state.set(block.index, ChunkState.CONFIRMED)
-            self._confirmed_chunks += 1
-            self.next_state.earlier_accepted += accepted
-            self.next_state.earlier_already_in_campaign += already
-            self.next_state.earlier_rejected.update(rejected)
-        if self._settled_chunks == 0:
-            self._stop_if_uniformly_rejected(records, len(rows))
-        self._settled_chunks += 1
-        if self._writer is not None:
-            self._writer.add(outcomes)
-        block.settled = True
-
-    def _stop_if_uniformly_rejected(self, records: list[TaskRecord], rows: int) -> None:
-        """Stop sending when Lynn rejected a whole chunk for one reason: the rest of the file would
-        meet the same fate (typically a header that is not the template's columns)."""
-        if rows < UNIFORM_REJECTION_MIN_ROWS or len(records) != rows:
-            return
-        reasons = {(record.status, record.message) for record in records}
-        if len(reasons) != 1:
-            return
-        status, message = reasons.pop()
-        if status != "400":
-            return
-        said = f" ({message})" if message else ""
-        self._stop_reason = self._stop_reason or (
-            f"Lynn rejected all {rows} rows of the first chunk for the same reason{said}; the rest "
-            "was not sent"
-        )
-        self._stop_hint = (
-            "If the file's header differs from the template's columns, pass column_map (file header "
-            "-> template column) or the template's json_request and start the load again without "
-            "resume (no row of it was accepted)."
-        )
+        """Settle the block; stop sending when Lynn rejected the first chunk settled in this call for
+        one reason: the rest of the file would meet the same fate (typically a header that is not the
+        template's columns)."""
+        first = self.ledger.settled_chunks == 0
+        self.ledger.settle_task(block, task, resent)
+        if first and (reason := uniform_rejection(task.records, len(block.rows))) is not None:
+            self._stop_reason = self._stop_reason or reason
+            self._stop_hint = (
+                "If the file's header differs from the template's columns, pass column_map (file header "
+                "-> template column) or the template's json_request and start the load again without "
+                "resume (no row of it was accepted)."
+            )
 
     def _stop_file_changed(self) -> None:
         self._stop_unread("the file changed while it was being loaded")
@@ -506,82 +356,34 @@ class BulkLoad:
         )
 
     def _stop_unreadable(self, detail: str) -> None:
-        self._stop_unread(f"the file could not be read after row {self._rows_read}: {detail}")
+        self._stop_unread(f"the file could not be read after row {self._reader.rows_read}: {detail}")
 
     def _stop_unread(self, reason: str) -> None:
         self._unread_reason = self._unread_reason or reason
         self._stop_reason = self._stop_reason or reason
 
-    def _settle_unsent(self, block: _Block) -> None:
-        """A block not sent in this call: confirmed earlier, dry run, or unprocessed."""
-        outcomes = list(block.local)
-        earlier = block.index is not None and self.previous.state(block.index) is ChunkState.CONFIRMED
-        if earlier:
-            note = "settled by an earlier call; see its results file"
-            outcomes += [RowOutcome(row_no, phone, "earlier", "", note) for row_no, phone in block.rows]
-        else:
-            status = "unknown" if block.uncertain else "pending"
-            outcomes += [RowOutcome(row_no, phone, "unprocessed", status) for row_no, phone in block.rows]
-            self.tally.unprocessed += len(block.rows)
-            if block.index is not None:
-                self.next_state.set(
-                    block.index, ChunkState.UNKNOWN if block.uncertain else ChunkState.PENDING
-                )
-        if self._writer is not None:
-            self._writer.add(outcomes)
-        block.settled = True
-
-    def _finish(self, blocks: Generator[_Block | _Pause, None, None], started: float) -> LoadReport:
-        """Read the remaining rows as unprocessed (unless the file is no longer the one counted),
-        close the results file and build the report."""
+    def _finish(self, blocks: Generator[_Block | Pause, None, None], started: float) -> LoadReport:
+        """Read the remaining rows as unprocessed (unless the file is no longer the one counted) and
+        build the report."""
         if self.report is not None:
             return self.report
         if self._unread_reason is None:
             for block in blocks:
                 if isinstance(block, _Block):
-                    self._settle_unsent(block)
+                    self.ledger.settle_unsent(block)
         blocks.close()
-        self._settle_unread()
-        path: str | None = None
-        if self._writer is not None:
-            self._writer.close(expected_rows=self.source.total)
-            path = str(self._results_path)
-        tally = self.tally
-        resume = None
-        if tally.unprocessed and not self.options.dry_run:
-            resume = self.next_state.seal(self.signer)
-        sentences = list(self.notes)
-        if self.options.dry_run:
-            state = "DryRun"
-            sentences.append(f"Dry run: {tally.unprocessed} row(s) would be sent; nothing was sent.")
-        else:
-            state = "Completed" if tally.unprocessed == 0 else "Incomplete"
-            if self._stop_reason is not None:
-                sentences.append(f"Stopped: {self._stop_reason.rstrip('.')}.")
-            if self._stop_hint is not None:
-                sentences.append(self._stop_hint)
-            elif tally.unprocessed:
-                sentences.append("Call again with the same arguments and resume to finish.")
-        message = " ".join(sentences) or None
-        self.report = tally.report(
-            state,
+        if self._unread_reason is not None:
+            unread = range(self._reader.rows_read + 1, self.source.total + 1)
+            self.ledger.settle_unread(unread, self._unread_reason)
+        self.report = self.ledger.report(
             self.source.total,
             elapsed_s=time.monotonic() - started,
-            results_path=path,
-            resume=resume,
-            message=message,
+            signer=None if self.options.dry_run else self.signer,
+            notes=self.notes,
+            stop_reason=self._stop_reason,
+            stop_hint=self._stop_hint,
         )
         return self.report
-
-    def _settle_unread(self) -> None:
-        """Rows the load never read (the file changed or broke): unprocessed, phone unknown."""
-        unread = range(self._rows_read + 1, self.source.total + 1)
-        if not unread or self._unread_reason is None:
-            return
-        self.tally.unprocessed += len(unread)
-        if self._writer is not None:
-            note = f"not read: {self._unread_reason}"
-            self._writer.add([RowOutcome(row_no, "", "unprocessed", "unread", note) for row_no in unread])
 
     async def _emit_progress(self) -> None:
         """Progress = rows settled so far, of the total; strictly increasing, one sender at a time."""
@@ -631,13 +433,6 @@ class _Slots:
         if self._pending is not None:
             self._pending.release()
             self._pending = None
-
-
-class _Pause:
-    """Yielded by `_blocks` between rows now and then: a point where the event loop may run."""
-
-
-_PAUSE: Final = _Pause()
 
 
 class _GaveUp(LynnError):

@@ -20,19 +20,14 @@ from typing import Final
 
 import anyio.to_thread
 
-from lynn_mcp.bulk.checks import DND_FIELDS, DndRowChecker, RowChecker, guess_phone_column
+from lynn_mcp.bulk.checks import DND_FIELDS, DndRowChecker, RowChecker
 from lynn_mcp.bulk.file_access import FileAccess
 from lynn_mcp.bulk.loader import DEFAULT_OPTIONS, BulkLoad, LoadOptions, Progress
 from lynn_mcp.bulk.readers import RowFileError, iter_file_rows
 from lynn_mcp.bulk.report import LoadReport
 from lynn_mcp.bulk.resume import ResumeState, fingerprint
-from lynn_mcp.bulk.sources import (
-    MAX_FILE_BYTES,
-    LoadSource,
-    checked_file,
-    open_source,
-    template_target,
-)
+from lynn_mcp.bulk.sources import LoadSource, checked_file, open_source, template_target
+from lynn_mcp.bulk.template import guess_phone_column
 from lynn_mcp.bulk.waiter import WaitTimedOut, wait_for_task
 from lynn_mcp.errors import InvalidArgument, LynnError
 from lynn_mcp.lynn.client import LynnClient
@@ -259,9 +254,9 @@ async def upload_cpg(
     campaign_id: str | None,
     json_request: str | None = None,
     wait: bool = True,
-    timeout_s: float = 600.0,
+    timeout_s: float = DEFAULT_OPTIONS.timeout_s,
     progress: Progress | None = None,
-    max_bytes: int = MAX_FILE_BYTES,
+    max_bytes: int = DEFAULT_OPTIONS.max_file_bytes,
     file_access: FileAccess,
 ) -> LoadReport:
     """UploadCampaignDataByTenant for a .cpg file: header checked first, file streamed, task awaited."""

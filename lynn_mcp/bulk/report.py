@@ -25,9 +25,10 @@ from pydantic import BaseModel, Field, model_validator
 
 from lynn_mcp.lynn.models import Task
 
-__all__ = ["EXAMPLES_SHOWN", "LoadReport", "Tally", "TaskReport", "cap_message", "example"]
+__all__ = ["EXAMPLES_SHOWN", "LoadReport", "Opt", "Tally", "TaskReport", "cap_message", "example"]
 
 EXAMPLES_SHOWN: Final = 20
+"""Rejected rows shown in a report (and failed records in a task's result)."""
 TASK_IDS_SHOWN: Final = 20
 MESSAGE_MAX_CHARS: Final = 1000
 ALREADY_IN_CAMPAIGN: Final = "409"
@@ -43,7 +44,8 @@ def _is_zero(value: object) -> bool:
     return value == 0
 
 
-# Same convention as tools/results.py: empty optional fields are left out, not sent as null.
+# Optional result fields are left out when empty rather than sent as null: shorter results, and an
+# output schema that needs no `null` branches. Every tool result model uses this one (tools/results.py).
 Opt = Annotated[T | None, Field(exclude_if=_is_none)]
 
 

@@ -15,27 +15,25 @@ import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
 
 import anyio.to_thread
 
-from lynn_mcp.bulk.checks import (
+from lynn_mcp.bulk.file_access import USER_FILES, FileAccess
+from lynn_mcp.bulk.readers import RowFileError, RowSource, inline_rows, iter_file_rows
+from lynn_mcp.bulk.template import (
     HeaderReport,
     JsonRequestError,
     TemplateSpec,
     check_header,
     parse_json_request,
 )
-from lynn_mcp.bulk.file_access import USER_FILES, FileAccess
-from lynn_mcp.bulk.readers import RowFileError, RowSource, inline_rows, iter_file_rows
+from lynn_mcp.config import DEFAULT_MAX_FILE_BYTES
 from lynn_mcp.errors import InvalidArgument
 
-__all__ = ["MAX_FILE_BYTES", "LoadSource", "TemplateTarget", "checked_file", "open_source", "template_target"]
-
-MAX_FILE_BYTES: Final = 200_000_000  # LYNN_MAX_FILE_MB's default
+__all__ = ["LoadSource", "TemplateTarget", "checked_file", "open_source", "template_target"]
 
 
-def checked_file(file_path: str, *, access: FileAccess, max_bytes: int = MAX_FILE_BYTES) -> Path:
+def checked_file(file_path: str, *, access: FileAccess, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Path:
     """The symlink-resolved absolute path of `file_path`, if `access` lets the file tools read it
     and it names a readable regular file.
 
@@ -86,7 +84,7 @@ async def open_source(
     rows: Sequence[Mapping[str, object]] | None,
     column_map: Mapping[str, str] | None,
     access: FileAccess = USER_FILES,
-    max_bytes: int = MAX_FILE_BYTES,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> LoadSource:
     """Exactly one of `file_path` (read only as `access` allows) or `rows`; counts the rows (one
     streaming pass, off the event loop)."""
