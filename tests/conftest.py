@@ -19,6 +19,14 @@ if os.environ.get("CI") == "true":
     settings.load_profile("ci")
 
 
+@pytest.fixture(autouse=True)
+def _no_lynn_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's own LYNN_* variables must not leak into tests (see settings_factory.py)."""
+    for name in list(os.environ):
+        if name.startswith("LYNN_"):
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

@@ -31,6 +31,7 @@ from mcp import Client, MCPError, StdioServerParameters
 from mcp.client.session import ClientRequestContext
 from mcp.client.stdio import stdio_client
 from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult, PromptReference
+from settings_factory import sandbox_settings
 
 from lynn_mcp.config import Settings
 from lynn_mcp.lynn.client import LynnClient
@@ -87,18 +88,17 @@ class Sentinels:
             )
 
     def settings(self, sandbox: SandboxServer, **overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "base_url": sandbox.base_url,
-            "tenant": SEED_TENANT,
-            "access_token": self.access_token,
-            "access_token_secret": self.values["LYNN_ACCESS_TOKEN_SECRET"],
-            "token": self.values["LYNN_TOKEN"],  # Lynn rejects it: the client must exchange
-            "http_token": self.values["LYNN_HTTP_TOKEN"],
-            "signing_key": self.values["LYNN_SIGNING_KEY"],
-            "max_retries": 0,
-            **overrides,
-        }
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg] # init-only option
+        return sandbox_settings(
+            sandbox,
+            **{
+                "access_token": self.access_token,
+                "access_token_secret": self.values["LYNN_ACCESS_TOKEN_SECRET"],
+                "token": self.values["LYNN_TOKEN"],  # Lynn rejects it: the client must exchange
+                "http_token": self.values["LYNN_HTTP_TOKEN"],
+                "signing_key": self.values["LYNN_SIGNING_KEY"],
+                **overrides,
+            },
+        )
 
 
 @pytest.fixture

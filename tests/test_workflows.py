@@ -16,6 +16,7 @@ import httpx2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from settings_factory import sandbox_settings
 
 from lynn_mcp.bulk.checks import RowChecker, TemplateSpec
 from lynn_mcp.bulk.loader import BulkLoad, LoadOptions
@@ -29,12 +30,9 @@ from lynn_mcp.errors import InvalidArgument, NotFound, RateLimited, UpstreamUnav
 from lynn_mcp.lynn.client import LynnClient
 from lynn_mcp.lynn.models import Task, TaskRecord, TaskRef
 from lynn_mcp.sandbox import (
-    SEED_ACCESS_TOKEN,
-    SEED_ACCESS_TOKEN_SECRET,
     SEED_CAMPAIGN_ID,
     SEED_TEMPLATE_COLUMNS,
     SEED_TEMPLATE_ID,
-    SEED_TENANT,
     SandboxServer,
 )
 from lynn_mcp.signing import ConfirmationSigner
@@ -116,15 +114,7 @@ async def test_waiter_deadline_and_hard_errors() -> None:
 
 
 def client_settings(sandbox: SandboxServer) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg] # init-only option
-        base_url=sandbox.base_url,
-        tenant=SEED_TENANT,
-        access_token=SEED_ACCESS_TOKEN,
-        access_token_secret=SEED_ACCESS_TOKEN_SECRET,
-        max_retries=4,
-        timeout=5,
-    )
+    return sandbox_settings(sandbox, max_retries=4, timeout=5)
 
 
 def write_rows(path: Path, phones: list[str]) -> Path:

@@ -9,6 +9,7 @@ import httpx2
 import pytest
 from mcp import Client
 from server_helpers import sandbox_settings
+from settings_factory import make_settings
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -34,7 +35,7 @@ READ_ONLY_TOOLS = {
 
 
 def offline(**values: object) -> Settings:
-    return Settings(_env_file=None, base_url="http://127.0.0.1:9", **values)  # type: ignore[call-arg, arg-type]
+    return make_settings(base_url="http://127.0.0.1:9", **values)
 
 
 async def tool_names(settings: Settings) -> set[str]:
@@ -80,7 +81,7 @@ def test_unknown_names_fail_start_up(values: dict[str, str], complaint: str) -> 
 
 
 async def test_missing_config_still_lists_tools() -> None:
-    names = await tool_names(Settings(_env_file=None))  # type: ignore[call-arg] # init-only option
+    names = await tool_names(make_settings())
     assert "list_campaigns" in names
 
 
@@ -115,8 +116,7 @@ async def test_operations_file_moves_an_operation(tmp_path: Path) -> None:
     )
     override = tmp_path / "operations.toml"
     override.write_text('[GetCampaigns]\nmethod = "POST"\npath = "/custom/campaigns/{tenant}/list"\n')
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg] # init-only option
+    settings = make_settings(
         base_url="http://127.0.0.1:8040",
         tenant=SEED_TENANT,
         access_token=SEED_ACCESS_TOKEN,
