@@ -151,9 +151,8 @@ async def test_lynn_answers_are_scrubbed_of_our_secrets_before_they_are_parsed(
             with pytest.raises(NotFound) as missing:
                 await client.get_campaign("00000000-0000-4000-8000-000000000000")
             ref = await client.add_campaign_data(SEED_TEMPLATE_ID, None, [{"Phone": "1"}])
+            sandbox.wait_for_task(ref.task_id)
             task = await client.get_task(ref.task_id)
-            while not task.is_terminal:
-                task = await client.get_task(ref.task_id)
         with sqlite3.connect(sandbox.db_path) as db:
             (bearer,) = db.execute("SELECT token FROM tokens").fetchone()
     finally:

@@ -16,10 +16,12 @@ from types import FrameType, TracebackType
 from typing import Any
 
 import uvicorn
+from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from lynn_mcp.sandbox.app import DEFAULT_MAX_BODY, create_app
+from lynn_mcp.sandbox.clock import SandboxClock
 from lynn_mcp.sandbox.faults import TRANSPORT_KEY, Faults
 from lynn_mcp.sandbox.seed import SEED_ACCESS_TOKEN, SEED_ACCESS_TOKEN_SECRET, SEED_TEMPLATE_ID, SEED_TENANT
 
@@ -43,6 +45,7 @@ class SandboxServer:
     """The sandbox on ``host:port`` (an ephemeral port by default) in a background thread.
 
     Its own thread runs its own event loop, so it works from inside a running asyncio loop too.
+    Tests move its ``clock`` forward to expire tokens, and ``wait_for_task`` instead of polling.
     """
 
     def __init__(
@@ -62,19 +65,22 @@ class SandboxServer:
             str(db_path) if db_path is not None else str(Path(str(self._tmpdir)) / "sandbox.sqlite3")
         )
         self.host, self.port = host, port
+        self.token_ttl_s = token_ttl_s
         self.base_url = ""
         self._options: dict[str, Any] = {
             "task_delay_ms": task_delay_ms, "token_ttl_s": token_ttl_s, "max_body_bytes": max_body_bytes,
             "faults": faults,
         }  # fmt: skip
         self._log_level = log_level
+        self.clock = SandboxClock()
+        self._app: Starlette | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> SandboxServer:
         if self._server is not None:
             return self
-        app = create_app(self.db_path, **self._options)
+        app = create_app(self.db_path, clock=self.clock, **self._options)
         config = uvicorn.Config(
             app,
             host=self.host,
@@ -98,14 +104,22 @@ class SandboxServer:
             time.sleep(0.002)
         self.port = server.servers[0].sockets[0].getsockname()[1]
         self.base_url = f"http://{self.host}:{self.port}"
-        self._server, self._thread = server, thread
+        self._app, self._server, self._thread = app, server, thread
         return self
+
+    def wait_for_task(self, task_id: str, timeout_s: float = 60) -> str:
+        """Block until the task is Completed or Failed and return that state (the event a test
+        waits on rather than polling GetTaskStatus). TimeoutError after ``timeout_s``."""
+        if self._app is None:
+            raise RuntimeError("the sandbox is not running")
+        state: str = self._app.state.task_worker.wait_settled(task_id, timeout_s)
+        return state
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
             self._thread.join(timeout=15)
-        self._server = self._thread = None
+        self._app = self._server = self._thread = None
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
 
