@@ -106,6 +106,7 @@ def check_consistent(
 
 
 # Every kind once for sure, however the random draws fall (CI draws the same examples every run).
+@pytest.mark.slow
 @example(n=120, chunk_size=10, kind="file_changed", after_rows=30, status=400, seed=1)
 @example(n=120, chunk_size=10, kind="fatal_status", after_rows=30, status=403, seed=2)
 @example(n=120, chunk_size=10, kind="dropped_connections", after_rows=30, status=404, seed=3)

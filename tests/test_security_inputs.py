@@ -35,6 +35,7 @@ ID_VALUES = st.one_of(PLAIN_ID, st.uuids().map(str), HOSTILE, st.text(max_size=8
 TENANTS = st.one_of(st.integers(min_value=0, max_value=10**10).map(str), HOSTILE)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(
     operation=st.sampled_from([op for op in DEFAULT_OPERATIONS if op.parameters]),

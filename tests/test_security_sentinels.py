@@ -145,6 +145,7 @@ def result_text(result: CallToolResult) -> str:
     return "\n".join(parts)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_no_sentinel_in_logs_results_errors_or_audit_in_process(
     sandbox: SandboxServer,

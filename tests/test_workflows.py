@@ -176,6 +176,7 @@ async def finish_without_faults(
     return report
 
 
+@pytest.mark.slow
 async def test_faults_lose_nothing_and_resume_finishes(tmp_path: Path) -> None:
     phones = [f"5692{i:07d}" for i in range(10_000)]
     path = write_rows(tmp_path / "faulty.csv", phones)
@@ -193,6 +194,7 @@ async def test_faults_lose_nothing_and_resume_finishes(tmp_path: Path) -> None:
     assert set(stored) == set(phones)
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     kinds=st.lists(st.sampled_from(["ok", "ok", "ok", "bad", "dup"]), min_size=1, max_size=120),

@@ -60,6 +60,7 @@ async def finished(sandbox: SandboxServer, client: Client, tool: str, task: dict
     return await call(client, tool, task_id=task["task_ids"][0])
 
 
+@pytest.mark.slow
 async def test_every_tool_over_stdio_legacy(sandbox: SandboxServer, tmp_path: Path) -> None:
     called: set[str] = set()
 
