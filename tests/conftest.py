@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import AsyncIterator, Iterator
 
 import httpx2
@@ -19,16 +20,45 @@ if os.environ.get("CI") == "true":
     settings.load_profile("ci")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first (a stable sort): with a worker per core, one of them started last would
+    keep the run going on one core after the other has finished."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+@pytest.fixture(autouse=True)
+def _no_lynn_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's own LYNN_* variables must not leak into tests (see settings_factory.py)."""
+    for name in list(os.environ):
+        if name.startswith("LYNN_"):
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(scope="session")
+def _sandbox_stops() -> Iterator[list[threading.Thread]]:
+    """Sandboxes stopping in the background; all have stopped (temp databases gone) at the end."""
+    stopping: list[threading.Thread] = []
+    yield stopping
+    for stopper in stopping:
+        stopper.join()
+
+
 @pytest.fixture
-def sandbox() -> Iterator[SandboxServer]:
-    """A running sandbox on 127.0.0.1 (ephemeral port), fresh temp DB, 1 ms per task chunk."""
-    with SandboxServer(task_delay_ms=1) as server:
-        yield server
+def sandbox(_sandbox_stops: list[threading.Thread]) -> Iterator[SandboxServer]:
+    """A running sandbox on 127.0.0.1 (ephemeral port), fresh temp DB, 1 ms per task chunk.
+
+    It stops while the next test runs: uvicorn's shutdown is 0.1 s of idle waiting, and hundreds
+    of tests use this fixture."""
+    server = SandboxServer(task_delay_ms=1).start()
+    yield server
+    stopper = threading.Thread(target=server.stop, name="sandbox-stop")
+    stopper.start()
+    _sandbox_stops.append(stopper)
 
 
 @pytest.fixture

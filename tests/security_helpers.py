@@ -18,6 +18,7 @@ from urllib.parse import quote
 import httpx2
 import pytest
 from mcp.types import CallToolResult
+from settings_factory import sandbox_settings
 
 from lynn_mcp.config import Settings
 from lynn_mcp.redaction import RedactingFilter, install_redaction, secret_registry
@@ -63,18 +64,17 @@ class Sentinels:
             )
 
     def settings(self, sandbox: SandboxServer, **overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "base_url": sandbox.base_url,
-            "tenant": SEED_TENANT,
-            "access_token": self.access_token,
-            "access_token_secret": self.values["LYNN_ACCESS_TOKEN_SECRET"],
-            "token": self.values["LYNN_TOKEN"],  # Lynn rejects it: the client must exchange
-            "http_token": self.values["LYNN_HTTP_TOKEN"],
-            "signing_key": self.values["LYNN_SIGNING_KEY"],
-            "max_retries": 0,
-            **overrides,
-        }
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg] # init-only option
+        return sandbox_settings(
+            sandbox,
+            **{
+                "access_token": self.access_token,
+                "access_token_secret": self.values["LYNN_ACCESS_TOKEN_SECRET"],
+                "token": self.values["LYNN_TOKEN"],  # Lynn rejects it: the client must exchange
+                "http_token": self.values["LYNN_HTTP_TOKEN"],
+                "signing_key": self.values["LYNN_SIGNING_KEY"],
+                **overrides,
+            },
+        )
 
 
 @pytest.fixture(name="sentinels")

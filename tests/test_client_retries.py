@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import httpx2
 import pytest
 from pydantic import SecretStr
+from settings_factory import make_settings
 
-from lynn_mcp.config import Settings
 from lynn_mcp.errors import (
     Conflict,
     Forbidden,
@@ -69,13 +69,12 @@ class Sleeps:
 
 
 def make_client(lynn: ScriptedLynn, sleeps: Sleeps, **overrides: object) -> LynnClient:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg] # pydantic-settings init-only option
+    settings = make_settings(
         base_url="http://127.0.0.1:9",
         tenant=1000,
         access_token="access-id",
         access_token_secret="access-secret-value",
-        **overrides,  # type: ignore[arg-type]
+        **overrides,
     )
     return LynnClient(
         settings, transport=httpx2.MockTransport(lynn), sleep=sleeps, retry=REQUEST_RETRY.without_jitter()
@@ -203,12 +202,7 @@ async def test_unauthorized_twice_gives_up_after_one_reexchange() -> None:
 
 async def test_ready_token_without_credentials_is_not_exchanged() -> None:
     lynn, sleeps = ScriptedLynn([401]), Sleeps()
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg] # pydantic-settings init-only option
-        base_url="http://127.0.0.1:9",
-        tenant=1000,
-        token="ready-made-token",
-    )
+    settings = make_settings(base_url="http://127.0.0.1:9", tenant=1000, token="ready-made-token")
     async with LynnClient(settings, transport=httpx2.MockTransport(lynn), sleep=sleeps) as client:
         with pytest.raises(Unauthorized):
             await client.get_campaign(CAMPAIGN["id"])

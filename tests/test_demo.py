@@ -8,6 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # each runs the whole demo in a subprocess
+
 DEMO_TIMEOUT_S = 240
 
 

@@ -144,7 +144,9 @@ async def test_paths_unknown_to_lynn_point_at_the_operations_file(
 ) -> None:
     override = tmp_path / "ops.toml"
     override.write_text('[GetCampaigns]\npath = "/api/Elsewhere/GetCampaigns/{tenant}"\n', encoding="utf-8")
-    code, text = await run(good(sandbox, operations_file=override))
+    # Named relative to the working directory (tmp_path): the report shows the path in a 100-column
+    # line, which a long temporary path (pytest-xdist adds a level to it) would overrun.
+    code, text = await run(good(sandbox, operations_file=Path(override.name)))
     assert code == Exit.UNEXPECTED == 6
     assert "Lynn has no GET /api/Elsewhere/GetCampaigns/{tenant} (404)" in text
     assert "LYNN_OPERATIONS_FILE" in text

@@ -72,10 +72,13 @@ def find_inspector() -> tuple[list[str], str] | None:
 
 
 INSPECTOR = find_inspector()
-pytestmark = pytest.mark.skipif(
-    INSPECTOR is None,
-    reason=f"Node >= {MIN_NODE[0]}.{MIN_NODE[1]} is unavailable (run scripts/ensure_node22.sh)",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        INSPECTOR is None,
+        reason=f"Node >= {MIN_NODE[0]}.{MIN_NODE[1]} is unavailable (run scripts/ensure_node22.sh)",
+    ),
+]
 
 
 def inspector(tmp_path: Path, target: list[str], method: str, *options: str) -> Any:

@@ -24,19 +24,16 @@ import httpx2
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from settings_factory import sandbox_settings
 
 from lynn_mcp.bulk.loader import LoadOptions
 from lynn_mcp.bulk.loads import prepare_campaign_data_load
 from lynn_mcp.bulk.report import LoadReport
-from lynn_mcp.config import Settings
 from lynn_mcp.lynn.client import LynnClient
 from lynn_mcp.sandbox import (
-    SEED_ACCESS_TOKEN,
-    SEED_ACCESS_TOKEN_SECRET,
     SEED_CAMPAIGN_ID,
     SEED_TEMPLATE_COLUMNS,
     SEED_TEMPLATE_ID,
-    SEED_TENANT,
     SandboxServer,
 )
 from lynn_mcp.signing import ConfirmationSigner
@@ -109,6 +106,7 @@ def check_consistent(
 
 
 # Every kind once for sure, however the random draws fall (CI draws the same examples every run).
+@pytest.mark.slow
 @example(n=120, chunk_size=10, kind="file_changed", after_rows=30, status=400, seed=1)
 @example(n=120, chunk_size=10, kind="fatal_status", after_rows=30, status=403, seed=2)
 @example(n=120, chunk_size=10, kind="dropped_connections", after_rows=30, status=404, seed=3)
@@ -138,15 +136,7 @@ async def test_interrupted_loads_always_end_in_a_report_that_adds_up(
     original = file_text(phones, huge_row)
     path = tmp_path_factory.mktemp("interrupt") / "rows.csv"
     path.write_text(original, encoding="utf-8", newline="")
-    settings_ = Settings(
-        _env_file=None,  # type: ignore[call-arg] # init-only option
-        base_url=sandbox.base_url,
-        tenant=SEED_TENANT,
-        access_token=SEED_ACCESS_TOKEN,
-        access_token_secret=SEED_ACCESS_TOKEN_SECRET,
-        max_retries=0,
-        timeout=5,
-    )
+    settings_ = sandbox_settings(sandbox, timeout=5)
     interrupted = False
 
     async def interrupt(progress: float, total: float | None, message: str | None) -> None:

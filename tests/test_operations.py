@@ -8,8 +8,8 @@ from urllib.parse import unquote
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from settings_factory import make_settings
 
-from lynn_mcp.config import Settings
 from lynn_mcp.errors import ConfigError, InvalidArgument
 from lynn_mcp.lynn.operations import DEFAULT_OPERATIONS, load_operations
 
@@ -100,10 +100,6 @@ def test_missing_override_file(tmp_path: Path) -> None:
         load_operations(tmp_path / "nope.toml")
 
 
-def settings_of(**values: object) -> Settings:
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type] # init-only option
-
-
 @pytest.mark.parametrize(
     ("base_url", "problem"),
     [
@@ -118,28 +114,30 @@ def settings_of(**values: object) -> Settings:
     ],
 )
 def test_base_url_rules(base_url: str, problem: str | None) -> None:
-    found = settings_of(base_url=base_url).base_url_problem()
+    found = make_settings(base_url=base_url).base_url_problem()
     assert found is None if problem is None else problem in (found or "")
 
 
 def test_missing_names_each_variable() -> None:
-    assert any("LYNN_TENANT" in p for p in settings_of().missing())
-    assert any("LYNN_ACCESS_TOKEN and LYNN_ACCESS_TOKEN_SECRET" in p for p in settings_of(tenant=1).missing())
-    assert any("LYNN_ACCESS_TOKEN_SECRET" in p for p in settings_of(tenant=1, access_token="a").missing())
-    assert settings_of(tenant=1, token="t").missing() == []
-    assert settings_of(tenant=1, access_token="a", access_token_secret="b").missing() == []
+    assert any("LYNN_TENANT" in p for p in make_settings().missing())
+    assert any(
+        "LYNN_ACCESS_TOKEN and LYNN_ACCESS_TOKEN_SECRET" in p for p in make_settings(tenant=1).missing()
+    )
+    assert any("LYNN_ACCESS_TOKEN_SECRET" in p for p in make_settings(tenant=1, access_token="a").missing())
+    assert make_settings(tenant=1, token="t").missing() == []
+    assert make_settings(tenant=1, access_token="a", access_token_secret="b").missing() == []
 
 
 def test_env_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LYNN_TENANT", "1234")
     monkeypatch.setenv("LYNN_READ_ONLY", "1")
     monkeypatch.setenv("LYNN_LOG_LEVEL", "debug")
-    loaded = settings_of()
+    loaded = make_settings()
     assert (loaded.tenant, loaded.read_only, loaded.log_level) == (1234, True, "DEBUG")
-    assert settings_of(tenant=99).tenant == 99  # init arguments (CLI flags) win
+    assert make_settings(tenant=99).tenant == 99  # init arguments (CLI flags) win
 
 
 def test_masked_hides_secrets() -> None:
-    shown = settings_of(tenant=1, access_token="id-value", access_token_secret="s3cr3t-value").masked()
+    shown = make_settings(tenant=1, access_token="id-value", access_token_secret="s3cr3t-value").masked()
     assert shown["LYNN_ACCESS_TOKEN_SECRET"] == "set"
     assert not any(secret in repr(shown) for secret in ("s3cr3t-value", "id-value"))

@@ -14,17 +14,15 @@ import httpx2
 import pytest
 from mcp import MCPError
 from mcp.types import CallToolResult, TextContent
+from settings_factory import sandbox_settings
 
-from lynn_mcp.config import Settings
 from lynn_mcp.errors import NotFound
 from lynn_mcp.lynn.client import LynnClient
 from lynn_mcp.redaction import REDACTED, register_secret, secret_registry
 from lynn_mcp.sandbox import (
-    SEED_ACCESS_TOKEN,
     SEED_ACCESS_TOKEN_SECRET,
     SEED_CAMPAIGN_ID,
     SEED_TEMPLATE_ID,
-    SEED_TENANT,
     SandboxServer,
 )
 from lynn_mcp.server.outbound import FILTERED_METHODS, OutboundRedaction
@@ -146,23 +144,15 @@ async def test_lynn_answers_are_scrubbed_of_our_secrets_before_they_are_parsed(
 ) -> None:
     secret_registry.clear()
     httpx2.post(f"{sandbox.base_url}/sandbox/faults", json={"echoSecrets": True}).raise_for_status()
-    settings = Settings(  # type: ignore[call-arg] # _env_file is an init-only option
-        _env_file=None,
-        base_url=sandbox.base_url,
-        tenant=SEED_TENANT,
-        access_token=SEED_ACCESS_TOKEN,
-        access_token_secret=SEED_ACCESS_TOKEN_SECRET,
-        max_retries=0,
-    )
+    settings = sandbox_settings(sandbox)
     try:
         async with LynnClient(settings) as client:
             campaign = await client.get_campaign(SEED_CAMPAIGN_ID)  # the echo: bearer, then the secret
             with pytest.raises(NotFound) as missing:
                 await client.get_campaign("00000000-0000-4000-8000-000000000000")
             ref = await client.add_campaign_data(SEED_TEMPLATE_ID, None, [{"Phone": "1"}])
+            sandbox.wait_for_task(ref.task_id)
             task = await client.get_task(ref.task_id)
-            while not task.is_terminal:
-                task = await client.get_task(ref.task_id)
         with sqlite3.connect(sandbox.db_path) as db:
             (bearer,) = db.execute("SELECT token FROM tokens").fetchone()
     finally:

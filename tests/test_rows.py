@@ -675,6 +675,7 @@ row_strategy = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=st.lists(row_strategy, max_size=40))
 def test_every_row_gets_exactly_one_outcome_and_counts_add_up(rows: list[dict[str, str]]) -> None:
@@ -837,6 +838,7 @@ def test_results_file_falls_back_to_temp_when_not_writable(
 # --------------------------------------------------------------------------- memory
 
 
+@pytest.mark.slow
 def test_reading_and_writing_200k_rows_keeps_memory_flat(tmp_path: Path) -> None:
     rows = 200_000
     source_path = tmp_path / "big.csv"

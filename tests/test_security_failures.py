@@ -35,6 +35,7 @@ from lynn_mcp.server import build_server
 pytestmark = pytest.mark.anyio
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 async def test_no_sentinel_in_logs_results_errors_or_audit_in_process(
     sandbox: SandboxServer,

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from mcp import Client
+from settings_factory import make_settings
 
-from lynn_mcp.config import Settings
 from lynn_mcp.errors import InvalidArgument
 from lynn_mcp.lynn.operations import DEFAULT_OPERATIONS, load_operations
 from lynn_mcp.server import build_server
@@ -35,6 +35,7 @@ ID_VALUES = st.one_of(PLAIN_ID, st.uuids().map(str), HOSTILE, st.text(max_size=8
 TENANTS = st.one_of(st.integers(min_value=0, max_value=10**10).map(str), HOSTILE)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(
     operation=st.sampled_from([op for op in DEFAULT_OPERATIONS if op.parameters]),
@@ -99,7 +100,7 @@ def unbounded(schema: Any, where: str = "") -> list[str]:
 
 @pytest.mark.anyio
 async def test_every_tool_argument_is_bounded() -> None:
-    async with Client(build_server(Settings(_env_file=None))) as client:  # type: ignore[arg-type,call-arg]
+    async with Client(build_server(make_settings())) as client:  # type: ignore[arg-type]
         tools = (await client.list_tools()).tools
     problems = [f"{tool.name}{problem}" for tool in tools for problem in unbounded(tool.input_schema)]
     assert problems == [], json.dumps(problems, indent=1)

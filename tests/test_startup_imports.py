@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 # The bulk engine and its row readers load on a bulk tool's first call, not at start-up.
 HEAVY = (
     "rich",
@@ -60,6 +62,7 @@ def _modules(code: str, tmp_path: Path, name: str) -> set[str]:
     return set(json.loads(out.read_text()))
 
 
+@pytest.mark.slow
 def test_stdio_start_path_imports_nothing_heavy(tmp_path: Path) -> None:
     lynn = _modules(LYNN, tmp_path, "lynn")
     bare = _modules(BARE, tmp_path, "bare")

@@ -16,6 +16,7 @@ import httpx2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from settings_factory import sandbox_settings
 
 from lynn_mcp.bulk.checks import RowChecker
 from lynn_mcp.bulk.loader import BulkLoad, LoadOptions
@@ -31,12 +32,9 @@ from lynn_mcp.lynn.client import LynnClient
 from lynn_mcp.lynn.models import Task, TaskRecord, TaskRef
 from lynn_mcp.lynn.retry import MAX_RETRY_AFTER_S, REQUEST_RETRY, RetryPolicy
 from lynn_mcp.sandbox import (
-    SEED_ACCESS_TOKEN,
-    SEED_ACCESS_TOKEN_SECRET,
     SEED_CAMPAIGN_ID,
     SEED_TEMPLATE_COLUMNS,
     SEED_TEMPLATE_ID,
-    SEED_TENANT,
     SandboxServer,
 )
 from lynn_mcp.signing import ConfirmationSigner
@@ -147,15 +145,7 @@ async def test_a_retry_after_beyond_the_cap_ends_the_wait_naming_the_task() -> N
 
 
 def client_settings(sandbox: SandboxServer) -> Settings:
-    return Settings(
-        _env_file=None,  # type: ignore[call-arg] # init-only option
-        base_url=sandbox.base_url,
-        tenant=SEED_TENANT,
-        access_token=SEED_ACCESS_TOKEN,
-        access_token_secret=SEED_ACCESS_TOKEN_SECRET,
-        max_retries=4,
-        timeout=5,
-    )
+    return sandbox_settings(sandbox, max_retries=4, timeout=5)
 
 
 def write_rows(path: Path, phones: list[str]) -> Path:
@@ -269,6 +259,7 @@ async def test_a_load_retries_a_failed_status_poll_in_the_waiter_only(tmp_path: 
     assert 0.5 <= second <= 1.0
 
 
+@pytest.mark.slow
 async def test_faults_lose_nothing_and_resume_finishes(tmp_path: Path) -> None:
     phones = [f"5692{i:07d}" for i in range(10_000)]
     path = write_rows(tmp_path / "faulty.csv", phones)
@@ -286,6 +277,7 @@ async def test_faults_lose_nothing_and_resume_finishes(tmp_path: Path) -> None:
     assert set(stored) == set(phones)
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     kinds=st.lists(st.sampled_from(["ok", "ok", "ok", "bad", "dup"]), min_size=1, max_size=120),

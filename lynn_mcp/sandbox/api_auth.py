@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import time
 from typing import Any
 
 from lynn_mcp.sandbox.errors import ApiError, bad_request
@@ -20,7 +19,7 @@ async def create_token(ctx: Ctx) -> Any:
         tenant = int(tenant)  # form-style clients send the tenant as text; the intent is clear
     if isinstance(tenant, bool) or not isinstance(tenant, int):
         raise bad_request("tenant must be an integer")
-    now = time.time()
+    now = ctx.sb.clock.now()
     with ctx.store.write() as db:
         row = db.execute(
             "SELECT secret, tenant FROM credentials WHERE access_token = ?", (access,)

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from lynn_mcp.sandbox.clock import SandboxClock
 from lynn_mcp.sandbox.echo import SecretEchoMiddleware
 from lynn_mcp.sandbox.errors import ApiError
 from lynn_mcp.sandbox.faults import FaultInjector, FaultMiddleware, Faults
@@ -46,7 +47,7 @@ def _endpoint(op: Operation, state: SandboxState) -> Any:
         try:
             tenant = 0
             if op.auth:
-                tenant = authenticate(request, state.store)
+                tenant = authenticate(request, state.store, state.clock)
                 path_tenant = request.path_params.get("tenant")
                 if path_tenant is not None and path_tenant != str(tenant):
                     raise ApiError(
@@ -82,8 +83,10 @@ def create_app(
     token_ttl_s: int = 3600,
     max_body_bytes: int = DEFAULT_MAX_BODY,
     faults: Faults | None = None,
+    clock: SandboxClock | None = None,
 ) -> Starlette:
-    """The sandbox app. ``db_path=None`` uses a fresh temporary database, deleted on shutdown."""
+    """The sandbox app. ``db_path=None`` uses a fresh temporary database, deleted on shutdown;
+    ``clock`` (a fresh one by default) decides when bearer tokens expire."""
     tmpdir = None
     if db_path is None:
         tmpdir = tempfile.mkdtemp(prefix="lynn-sandbox-")
@@ -94,7 +97,15 @@ def create_app(
     seed(store)
     worker = TaskWorker(store, task_delay_ms)
     injector = FaultInjector(faults)
-    state = SandboxState(store, injector, token_ttl_s, max_body_bytes, worker.wake, offer_rows=worker.offer)
+    state = SandboxState(
+        store,
+        injector,
+        token_ttl_s,
+        max_body_bytes,
+        worker.wake,
+        offer_rows=worker.offer,
+        clock=clock or SandboxClock(),
+    )
     openapi_doc = build_openapi(OPERATIONS)
 
     async def openapi(request: Request) -> Response:
@@ -126,6 +137,7 @@ def create_app(
     # goes when the app is garbage collected.
     finalizer = weakref.finalize(app, _cleanup, store, tmpdir)
     app.state.sandbox = state
+    app.state.task_worker = worker
     app.state.db_path = str(db_path)
     app.state.close = finalizer  # idempotent; lets fixtures release the store without a lifespan
     return app

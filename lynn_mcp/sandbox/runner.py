@@ -4,6 +4,8 @@ embedding) and ``main`` (the ``lynn-mcp sandbox`` command line)."""
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -16,10 +18,12 @@ from types import FrameType, TracebackType
 from typing import Any
 
 import uvicorn
+from starlette.applications import Starlette
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from lynn_mcp.sandbox.app import DEFAULT_MAX_BODY, create_app
+from lynn_mcp.sandbox.clock import SandboxClock
 from lynn_mcp.sandbox.faults import TRANSPORT_KEY, Faults
 from lynn_mcp.sandbox.seed import SEED_ACCESS_TOKEN, SEED_ACCESS_TOKEN_SECRET, SEED_TEMPLATE_ID, SEED_TENANT
 
@@ -39,10 +43,36 @@ class _DroppableProtocol(H11Protocol):
         self.app = app
 
 
+class _PromptServer(uvicorn.Server):
+    """uvicorn's server, woken by ``request_stop`` instead of noticing ``should_exit`` on its next
+    0.1 s tick: a test suite starts and stops the sandbox hundreds of times."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_requested: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._loop, self._stop_requested = asyncio.get_running_loop(), asyncio.Event()
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 10) % 864_000  # on_tick refreshes the Date header when counter % 10 == 0
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_requested.wait(), timeout=1)
+
+    def request_stop(self) -> None:
+        self.should_exit = True
+        loop, event = self._loop, self._stop_requested
+        if loop is not None and event is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already closed: nothing to wake
+                loop.call_soon_threadsafe(event.set)
+
+
 class SandboxServer:
     """The sandbox on ``host:port`` (an ephemeral port by default) in a background thread.
 
     Its own thread runs its own event loop, so it works from inside a running asyncio loop too.
+    Tests move its ``clock`` forward to expire tokens, and ``wait_for_task`` instead of polling.
     """
 
     def __init__(
@@ -62,19 +92,22 @@ class SandboxServer:
             str(db_path) if db_path is not None else str(Path(str(self._tmpdir)) / "sandbox.sqlite3")
         )
         self.host, self.port = host, port
+        self.token_ttl_s = token_ttl_s
         self.base_url = ""
         self._options: dict[str, Any] = {
             "task_delay_ms": task_delay_ms, "token_ttl_s": token_ttl_s, "max_body_bytes": max_body_bytes,
             "faults": faults,
         }  # fmt: skip
         self._log_level = log_level
-        self._server: uvicorn.Server | None = None
+        self.clock = SandboxClock()
+        self._app: Starlette | None = None
+        self._server: _PromptServer | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> SandboxServer:
         if self._server is not None:
             return self
-        app = create_app(self.db_path, **self._options)
+        app = create_app(self.db_path, clock=self.clock, **self._options)
         config = uvicorn.Config(
             app,
             host=self.host,
@@ -86,26 +119,34 @@ class SandboxServer:
             access_log=False,
             timeout_graceful_shutdown=2,
         )
-        server = uvicorn.Server(config)
+        server = _PromptServer(config)
         thread = threading.Thread(target=server.run, name="lynn-sandbox-server", daemon=True)
         thread.start()
         deadline = time.monotonic() + 15
         while not server.started:
             if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
+                server.request_stop()
                 thread.join(timeout=5)
                 raise RuntimeError(f"the sandbox failed to start on {self.host}:{self.port}")
             time.sleep(0.002)
         self.port = server.servers[0].sockets[0].getsockname()[1]
         self.base_url = f"http://{self.host}:{self.port}"
-        self._server, self._thread = server, thread
+        self._app, self._server, self._thread = app, server, thread
         return self
+
+    def wait_for_task(self, task_id: str, timeout_s: float = 60) -> str:
+        """Block until the task is Completed or Failed and return that state (the event a test
+        waits on rather than polling GetTaskStatus). TimeoutError after ``timeout_s``."""
+        if self._app is None:
+            raise RuntimeError("the sandbox is not running")
+        state: str = self._app.state.task_worker.wait_settled(task_id, timeout_s)
+        return state
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
+            self._server.request_stop()
             self._thread.join(timeout=15)
-        self._server = self._thread = None
+        self._app = self._server = self._thread = None
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
 

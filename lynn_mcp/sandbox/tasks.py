@@ -12,6 +12,7 @@ import logging
 import math
 import sqlite3
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -111,6 +112,7 @@ class TaskWorker:
         self._thread: threading.Thread | None = None
         self._current: Job | None = None
         self._offered: dict[str, list[Any]] = {}  # task id -> its rows, as parsed by the handler
+        self._stepped = threading.Condition()  # notified after every chunk the worker commits
 
     def start(self) -> None:
         self._stop.clear()
@@ -156,6 +158,28 @@ class TaskWorker:
             except Exception:  # a bug must fail one task, never kill the worker
                 log.exception("sandbox task %s failed", task.seq)
                 self._finish_failed(task.seq, "internal sandbox error while processing the task")
+            with self._stepped:
+                self._stepped.notify_all()
+
+    def wait_settled(self, task_id: str, timeout_s: float) -> str:
+        """Block until the task is Completed or Failed and return that state: what a test waits on
+        instead of polling its status. LookupError for an unknown task, TimeoutError after
+        ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        # The worker notifies after its commit, and cannot while we hold the condition between
+        # reading the state and waiting: no step goes unnoticed.
+        with self._stepped:
+            while True:
+                with self._store.read() as db:
+                    row = db.execute("SELECT state FROM tasks WHERE id = ?", (task_id,)).fetchone()
+                if row is None:
+                    raise LookupError(f"no task {task_id!r}")
+                if row[0] not in OPEN_STATES:
+                    return str(row[0])
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"task {task_id!r} is still {row[0]} after {timeout_s} s")
+                self._stepped.wait(remaining)
 
     def _checkpoint(self) -> None:
         try:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from lynn_mcp.sandbox.clock import SandboxClock
 from lynn_mcp.sandbox.errors import ApiError
 from lynn_mcp.sandbox.faults import FaultInjector
 from lynn_mcp.sandbox.store import Store
@@ -52,6 +52,7 @@ class SandboxState:
     max_body_bytes: int
     wake_worker: Callable[[], None]
     stats: Stats = field(default_factory=Stats)
+    clock: SandboxClock = field(default_factory=SandboxClock)
     # Hands a new task's already parsed rows to the worker (see TaskWorker.offer).
     offer_rows: Callable[[str, list[Any]], None] = lambda task_id, rows: None
 
@@ -120,14 +121,14 @@ def error_response(exc: ApiError) -> Response:
     return json_response({"message": exc.message}, exc.status)
 
 
-def authenticate(request: Request, store: Store) -> int:
+def authenticate(request: Request, store: Store, clock: SandboxClock) -> int:
     """The tenant the bearer token belongs to; ApiError(401) if missing, unknown or expired."""
     match = _BEARER.fullmatch(request.headers.get("authorization", ""))
     if match is None:
         raise ApiError(401, "missing bearer token")
     with store.read() as db:
         row = db.execute("SELECT tenant, expires_at FROM tokens WHERE token = ?", (match[1],)).fetchone()
-    if row is None or row[1] <= time.time():
+    if row is None or row[1] <= clock.now():
         raise ApiError(401, "unknown or expired token")
     return int(row[0])
 

@@ -49,12 +49,13 @@ def login(c: httpx2.Client) -> dict[str, str]:
     return {"Authorization": f"bearer {r.json()['token']}"}
 
 
-def wait_task(c: httpx2.Client, headers: dict[str, str], task_id: str) -> dict[str, Any]:
-    for _ in range(3000):
-        task: dict[str, Any] = c.get(f"{BASE}/GetTaskStatus/{SEED_TENANT}/{task_id}", headers=headers).json()
-        if task["state"] in ("Completed", "Failed"):
-            return task
-    raise AssertionError("task did not finish")
+def wait_task(
+    sandbox: SandboxServer, c: httpx2.Client, headers: dict[str, str], task_id: str
+) -> dict[str, Any]:
+    """The task's status once the sandbox says it settled (no polling)."""
+    sandbox.wait_for_task(task_id)
+    task: dict[str, Any] = c.get(f"{BASE}/GetTaskStatus/{SEED_TENANT}/{task_id}", headers=headers).json()
+    return task
 
 
 def add(c: httpx2.Client, headers: dict[str, str], phones: list[str]) -> httpx2.Response:
@@ -78,7 +79,7 @@ def test_full_flow_over_socket(sandbox: SandboxServer) -> None:
             == 200
         )
         r = add(c, h, [f"5691234{i:04d}" for i in range(1000)])
-        task = wait_task(c, h, r.json()["taskId"])
+        task = wait_task(sandbox, c, h, r.json()["taskId"])
         assert task["succeeded"] == 1000
         assert len(task["records"]) == 1000
         stored = c.get("/sandbox/records", params={"campaignId": SEED_CAMPAIGN_ID}).json()
@@ -144,10 +145,42 @@ def test_drop_closes_connection_and_may_commit(sandbox: SandboxServer) -> None:
             dropped += 1
         c.delete("/sandbox/faults")
         # tasks run first-in first-out, so once a later task is done every committed one is too
-        wait_task(c, h, add(c, h, ["56929999999"]).json()["taskId"])
+        wait_task(sandbox, c, h, add(c, h, ["56929999999"]).json()["taskId"])
         count = c.get("/sandbox/records", params={"campaignId": SEED_CAMPAIGN_ID}).json()["count"] - 1
         # seed 3 drops some requests before and some after processing: the outcome is really unknown
         assert 0 < count < dropped
+
+
+def test_clock_moved_forward_expires_tokens(sandbox: SandboxServer) -> None:
+    with httpx2.Client(base_url=sandbox.base_url) as c:
+        h = login(c)
+        campaigns = f"{BASE}/GetCampaigns/{SEED_TENANT}"
+        sandbox.clock.advance(sandbox.token_ttl_s - 60)  # a minute of its lifetime left
+        assert c.get(campaigns, headers=h).status_code == 200
+        sandbox.clock.advance(60)
+        assert c.get(campaigns, headers=h).status_code == 401
+        assert c.get(campaigns, headers=login(c)).status_code == 200  # a new token lives on the new time
+    with pytest.raises(ValueError, match="forward"):
+        sandbox.clock.advance(-1)
+
+
+def test_wait_for_task_returns_once_settled(sandbox: SandboxServer) -> None:
+    with httpx2.Client(base_url=sandbox.base_url) as c:
+        h = login(c)
+        task_id = add(c, h, [f"5693100{i:04d}" for i in range(20)]).json()["taskId"]
+        assert sandbox.wait_for_task(task_id) == "Completed"
+        task = c.get(f"{BASE}/GetTaskStatus/{SEED_TENANT}/{task_id}", headers=h).json()
+        assert (task["state"], task["processed"]) == ("Completed", 20)
+    with pytest.raises(LookupError):
+        sandbox.wait_for_task("00000000-0000-4000-8000-000000000000")
+
+
+def test_wait_for_task_gives_up_after_its_timeout(tmp_path: Path) -> None:
+    with SandboxServer(tmp_path / "slow.sqlite3", task_delay_ms=60_000) as slow:
+        with httpx2.Client(base_url=slow.base_url) as c:
+            task_id = add(c, login(c), ["56931999999"]).json()["taskId"]
+        with pytest.raises(TimeoutError, match="Pending"):
+            slow.wait_for_task(task_id, timeout_s=0.05)
 
 
 def test_openapi_is_valid_and_complete(sandbox: SandboxServer) -> None:
@@ -174,7 +207,7 @@ def test_restart_keeps_data_and_resumes_tasks(tmp_path: Path) -> None:
         h = login(c)
         names = [x["name"] for x in c.get(f"{BASE}/GetCampaigns/{SEED_TENANT}", headers=h).json()]
         assert "Survivor" in names
-        task = wait_task(c, h, task_id)
+        task = wait_task(second, c, h, task_id)
         assert task["state"] == "Completed"
         assert task["succeeded"] == 8
         assert c.get("/sandbox/records", params={"campaignId": SEED_CAMPAIGN_ID}).json()["count"] == 8

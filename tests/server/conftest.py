@@ -8,20 +8,10 @@ import pytest
 from mcp import Client
 from mcp.client.session import ClientRequestContext
 from mcp.types import ElicitRequestParams, ElicitResult
-from server_helpers import sandbox_settings
+from settings_factory import sandbox_settings
 
 from lynn_mcp.sandbox import SandboxServer
 from lynn_mcp.server import build_server
-
-
-@pytest.fixture(autouse=True)
-def _no_lynn_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A developer's own LYNN_* variables must not leak into tests."""
-    import os
-
-    for name in list(os.environ):
-        if name.startswith("LYNN_"):
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture(params=["auto", "legacy"])

@@ -273,6 +273,7 @@ def stored_phones(sandbox: SandboxServer, prefix: str) -> list[str]:
     return [record["phone"] for record in body["records"] if record["phone"].startswith(prefix)]
 
 
+@pytest.mark.slow
 async def test_cancelling_the_call_mid_load_leaves_the_sandbox_consistent(mode: str, tmp_path: Path) -> None:
     """The client gives up on load_campaign_data once some chunks are confirmed. The server writes
     the cancelled load's results file; what the sandbox holds then is every row confirmed accepted

@@ -247,6 +247,7 @@ async def test_a_file_changed_during_the_load_stops_it_with_a_report(
     assert {line["status"] for line in lines if line["outcome"] == "unprocessed"} <= {"pending", "unread"}
 
 
+@pytest.mark.slow
 async def test_reports_stay_small_however_many_tasks_a_load_makes(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:

@@ -171,6 +171,7 @@ def fuzzer() -> Iterator[Fuzzer]:
             yield Fuzzer(portal, client, sandbox, tools)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=SLOW_IS_FINE)
 @given(data=st.data())
 def test_fuzz_valid_arguments_from_each_schema(fuzzer: Fuzzer, data: st.DataObject) -> None:
@@ -181,6 +182,7 @@ def test_fuzz_valid_arguments_from_each_schema(fuzzer: Fuzzer, data: st.DataObje
     check(fuzzer.call(tool.name, arguments), tool.name)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=SLOW_IS_FINE)
 @given(data=st.data())
 def test_fuzz_invalid_arguments_are_coded_errors(fuzzer: Fuzzer, data: st.DataObject) -> None:

@@ -22,9 +22,9 @@ import pytest
 import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from settings_factory import make_settings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from lynn_mcp.config import Settings
 from lynn_mcp.sandbox import SEED_ACCESS_TOKEN, SEED_ACCESS_TOKEN_SECRET, SEED_TENANT
 from lynn_mcp.sandbox.app import create_app
 from lynn_mcp.server import build_server
@@ -250,7 +250,7 @@ def test_ephemeral_signing_key_warning_at_start_up(http_server: HttpServer) -> N
 async def test_cors_only_for_listed_origins() -> None:
     """With LYNN_ALLOWED_ORIGINS a listed browser origin gets its preflight answered (before the bearer
     guard, as browsers send no Authorization on preflight); any other origin gets no CORS header."""
-    settings = Settings(_env_file=None, allowed_origins="https://app.example", http_token="t" * 32)  # type: ignore[call-arg]
+    settings = make_settings(allowed_origins="https://app.example", http_token="t" * 32)
     app = build_http_app(build_server(settings), settings, host="127.0.0.1", port=8000)
     async with httpx2.AsyncClient(
         transport=httpx2.ASGITransport(app=app), base_url="http://127.0.0.1:8000"

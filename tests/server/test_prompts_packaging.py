@@ -9,6 +9,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = """
@@ -20,6 +22,7 @@ print(json.dumps({"dir": str(prompts_dir()), "names": [p.name for p in load_prom
 """
 
 
+@pytest.mark.slow
 def test_wheel_ships_prompts_and_sample_and_uses_them(tmp_path: Path) -> None:
     built = subprocess.run(  # noqa: S603 # pip on this repository
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(ROOT)],

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from mcp import Client
 from mcp.types import Tool
+from settings_factory import make_settings
 
-from lynn_mcp.config import Settings
 from lynn_mcp.server import build_server
 from lynn_mcp.server.build import TOOL_GROUPS
 
@@ -34,10 +34,10 @@ def first_sentence(text: str) -> str:
 
 
 async def render_table() -> str:
-    settings = Settings(_env_file=None)  # type: ignore[call-arg] # init-only option
+    settings = make_settings()
     group_of: dict[str, str] = {}
     for group in TOOL_GROUPS:
-        grouped = build_server(Settings(_env_file=None, toolsets=group))  # type: ignore[call-arg]
+        grouped = build_server(make_settings(toolsets=group))
         async with Client(grouped) as client:
             group_of.update({tool.name: group for tool in (await client.list_tools()).tools})
     async with Client(build_server(settings)) as client:

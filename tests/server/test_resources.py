@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from mcp import Client, MCPError
+from settings_factory import make_settings
 
 from lynn_mcp.sandbox import SEED_CAMPAIGN_ID, SEED_TEMPLATE_COLUMNS, SEED_TEMPLATE_ID
 
@@ -91,10 +92,9 @@ async def test_a_malformed_id_never_reaches_lynn(client: Client) -> None:
 
 
 async def test_unconfigured_server_says_what_to_set(mode: str) -> None:
-    from lynn_mcp.config import Settings
     from lynn_mcp.server import build_server
 
-    server = build_server(Settings(_env_file=None))  # type: ignore[call-arg] # init-only option
+    server = build_server(make_settings())
     async with Client(server, mode=mode) as unconfigured:  # type: ignore[arg-type]
         with pytest.raises(MCPError, match=r"config_error: .*LYNN_TENANT"):
             await unconfigured.read_resource("lynn://campaigns")

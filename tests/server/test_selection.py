@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx2
 import pytest
 from mcp import Client
-from server_helpers import sandbox_settings
+from settings_factory import make_settings, sandbox_settings
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -34,7 +34,7 @@ READ_ONLY_TOOLS = {
 
 
 def offline(**values: object) -> Settings:
-    return Settings(_env_file=None, base_url="http://127.0.0.1:9", **values)  # type: ignore[call-arg, arg-type]
+    return make_settings(base_url="http://127.0.0.1:9", **values)
 
 
 async def tool_names(settings: Settings) -> set[str]:
@@ -80,7 +80,7 @@ def test_unknown_names_fail_start_up(values: dict[str, str], complaint: str) -> 
 
 
 async def test_missing_config_still_lists_tools() -> None:
-    names = await tool_names(Settings(_env_file=None))  # type: ignore[call-arg] # init-only option
+    names = await tool_names(make_settings())
     assert "list_campaigns" in names
 
 
@@ -115,8 +115,7 @@ async def test_operations_file_moves_an_operation(tmp_path: Path) -> None:
     )
     override = tmp_path / "operations.toml"
     override.write_text('[GetCampaigns]\nmethod = "POST"\npath = "/custom/campaigns/{tenant}/list"\n')
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg] # init-only option
+    settings = make_settings(
         base_url="http://127.0.0.1:8040",
         tenant=SEED_TENANT,
         access_token=SEED_ACCESS_TOKEN,
@@ -135,17 +134,14 @@ async def test_operations_file_moves_an_operation(tmp_path: Path) -> None:
     assert seen == [f"POST /custom/campaigns/{SEED_TENANT}/list bearer"]
 
 
-async def test_expired_token_is_renewed_exactly_once(mode: str) -> None:
-    with SandboxServer(task_delay_ms=1, token_ttl_s=1) as sandbox:
-        server = build_server(sandbox_settings(sandbox))
-        async with Client(server, mode=mode) as client:  # type: ignore[arg-type]
-            assert not (await client.call_tool("list_campaigns", {})).is_error
-            stats_before = httpx2.get(f"{sandbox.base_url}/sandbox/stats").json()["operations"]
-            import anyio
-
-            await anyio.sleep(1.3)
-            after_expiry = await client.call_tool("list_campaigns", {})
-            stats_after = httpx2.get(f"{sandbox.base_url}/sandbox/stats").json()["operations"]
+async def test_expired_token_is_renewed_exactly_once(sandbox: SandboxServer, mode: str) -> None:
+    server = build_server(sandbox_settings(sandbox))
+    async with Client(server, mode=mode) as client:  # type: ignore[arg-type]
+        assert not (await client.call_tool("list_campaigns", {})).is_error
+        stats_before = httpx2.get(f"{sandbox.base_url}/sandbox/stats").json()["operations"]
+        sandbox.clock.advance(sandbox.token_ttl_s)  # the bearer's lifetime is over: Lynn refuses it
+        after_expiry = await client.call_tool("list_campaigns", {})
+        stats_after = httpx2.get(f"{sandbox.base_url}/sandbox/stats").json()["operations"]
     assert not after_expiry.is_error
     assert stats_after.get("CreateToken", 0) - stats_before.get("CreateToken", 0) == 1
     assert stats_after["GetCampaigns"] - stats_before["GetCampaigns"] == 2  # the 401, then the retry

@@ -11,6 +11,7 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.types import CallToolResult
+from pydantic import BaseModel
 from server_helpers import sandbox_settings, set_faults
 
 from lynn_mcp.sandbox import (
@@ -53,6 +54,32 @@ def error_code(result: CallToolResult) -> str:
     return match.group("code")
 
 
+VALUE_KEYWORDS = frozenset({"default", "examples", "enum", "const"})  # hold data, not schemas
+
+
+def keyword_paths(schema: Any, keyword: str, path: str = "") -> list[str]:
+    """Where `keyword` is used as a JSON Schema keyword; a property that is merely named so is not."""
+    if isinstance(schema, list):
+        return [hit for i, item in enumerate(schema) for hit in keyword_paths(item, keyword, f"{path}/{i}")]
+    if not isinstance(schema, dict):
+        return []
+    found = [f"{path}/{keyword}"] if keyword in schema else []
+    for key, value in schema.items():
+        if key == "properties" and isinstance(value, dict):
+            for name, child in value.items():
+                found += keyword_paths(child, keyword, f"{path}/properties/{name}")
+        elif key not in VALUE_KEYWORDS:
+            found += keyword_paths(value, keyword, f"{path}/{key}")
+    return found
+
+
+def test_keyword_paths_tells_a_title_from_a_property_named_title() -> None:
+    class Note(BaseModel):
+        title: str
+
+    assert keyword_paths(Note.model_json_schema(), "title") == ["/title", "/properties/title/title"]
+
+
 async def test_lists_every_tool_with_annotations_and_schemas(client: Client) -> None:
     tools = (await client.list_tools()).tools
     assert {tool.name for tool in tools} == ALL_TOOLS
@@ -67,19 +94,9 @@ async def test_lists_every_tool_with_annotations_and_schemas(client: Client) -> 
             hints.idempotent_hint,
             hints.open_world_hint,
         ), tool.name
-        assert generated_titles(tool.input_schema) == [], tool.name
-        assert generated_titles(tool.output_schema) == [], tool.name
-
-
-def generated_titles(node: Any) -> list[str]:
-    """The `title` texts pydantic writes into a schema (compact_schema drops them: they repeat the
-    property names). A property named "title" would be a schema, not a text, so it is not one."""
-    if isinstance(node, list):
-        return [title for item in node for title in generated_titles(item)]
-    if not isinstance(node, dict):
-        return []
-    found = [node["title"]] if isinstance(node.get("title"), str) else []
-    return found + [title for value in node.values() for title in generated_titles(value)]
+        # Generated titles only repeat the property names; schema compaction drops them.
+        assert keyword_paths(tool.input_schema, "title") == [], tool.name
+        assert keyword_paths(tool.output_schema, "title") == [], tool.name
 
 
 async def test_campaign_lifecycle(client: Client) -> None:
@@ -170,12 +187,10 @@ async def test_bulk_dnd_task(client: Client) -> None:
     assert (final["state"], final["submitted"], final["accepted"]) == ("Completed", 2, 2)
 
 
-async def wait_task(client: Client, task: dict[str, Any]) -> dict[str, Any]:
-    for _ in range(500):
-        if task["state"] in ("Completed", "Failed"):
-            return task
-        task = await ok(client, "get_task_status", task_id=task["task_ids"][0])
-    raise AssertionError("task did not finish")
+async def wait_task(sandbox: SandboxServer, client: Client, task: dict[str, Any]) -> dict[str, Any]:
+    """get_task_status's answer once the sandbox says the task settled (no polling)."""
+    sandbox.wait_for_task(task["task_ids"][0])
+    return await ok(client, "get_task_status", task_id=task["task_ids"][0])
 
 
 def template_row(name: str, phone: str) -> dict[str, str]:
@@ -184,10 +199,10 @@ def template_row(name: str, phone: str) -> dict[str, str]:
     return row
 
 
-async def test_add_campaign_data_reports_failed_rows(client: Client) -> None:
+async def test_add_campaign_data_reports_failed_rows(sandbox: SandboxServer, client: Client) -> None:
     rows = [template_row("A", "56900000001"), template_row("B", "bad"), template_row("C", "56900000001")]
     task = await wait_task(
-        client, await ok(client, "add_campaign_data", template_id=SEED_TEMPLATE_ID, rows=rows)
+        sandbox, client, await ok(client, "add_campaign_data", template_id=SEED_TEMPLATE_ID, rows=rows)
     )
     assert (task["submitted"], task["accepted"], task["rejected"]) == (3, 1, 1)
     assert task["already_in_campaign"] == 1, "row 3 repeats row 1's phone, which the campaign now holds"
