@@ -89,6 +89,23 @@ def _resume_state(
     return None if resume is None else ResumeState.unseal(signer, resume, load_fingerprint)
 
 
+async def _open(
+    options: LoadOptions,
+    *,
+    file_path: str | None,
+    rows: Sequence[Mapping[str, object]] | None,
+    column_map: Mapping[str, str] | None,
+) -> LoadSource:
+    """The load's rows, read as the options allow (LYNN_FILE_ROOT, LYNN_MAX_FILE_MB)."""
+    return await open_source(
+        file_path=file_path,
+        rows=rows,
+        column_map=column_map,
+        access=options.file_access,
+        max_bytes=options.max_file_bytes,
+    )
+
+
 async def prepare_campaign_data_load(
     client: LynnClient | None,
     signer: ConfirmationSigner,
@@ -104,13 +121,7 @@ async def prepare_campaign_data_load(
     progress: Progress | None = None,
 ) -> BulkLoad:
     """A validated campaign-data load (raises InvalidArgument for anything wrong before sending)."""
-    source = await open_source(
-        file_path=file_path,
-        rows=rows,
-        column_map=column_map,
-        access=options.file_access,
-        max_bytes=options.max_file_bytes,
-    )
+    source = await _open(options, file_path=file_path, rows=rows, column_map=column_map)
     target = template_target(source, template_id, campaign_id, json_request)
     load_fingerprint = fingerprint(
         "campaign-data",
@@ -185,13 +196,7 @@ async def prepare_dnd_load(
     progress: Progress | None = None,
 ) -> BulkLoad:
     """A validated blacklist load: rows of identifier, do_not_disturb, name, channel."""
-    source = await open_source(
-        file_path=file_path,
-        rows=rows,
-        column_map=column_map,
-        access=options.file_access,
-        max_bytes=options.max_file_bytes,
-    )
+    source = await _open(options, file_path=file_path, rows=rows, column_map=column_map)
     identifier_column = _dnd_identifier_column(source)
     load_fingerprint = fingerprint(
         "dnd", source.identity, campaign_id, _column_map_text(column_map), str(options.chunk_size)
