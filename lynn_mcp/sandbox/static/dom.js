@@ -33,8 +33,10 @@ function count(value) {
 }
 
 function when(iso) {
-  // ISO 8601 text as "2026-12-01 09:00" (kept as text: no time zone conversion, no parsing of Lynn's data).
-  return typeof iso === "string" && iso.length >= 16 ? iso.slice(0, 10) + " " + iso.slice(11, 16) : iso || "—";
+  // ISO 8601 text as "2026-12-01 09:00 -03:00": shortened, not converted (it stays Lynn's text).
+  if (typeof iso !== "string" || iso.length < 16) return iso || "—";
+  const zone = /(Z|[+-]\d\d:\d\d)$/.exec(iso);
+  return iso.slice(0, 10) + " " + iso.slice(11, 16) + (zone ? " " + (zone[1] === "Z" ? "UTC" : zone[1]) : "");
 }
 
 function stateBadge(state) {

@@ -39,7 +39,7 @@ function outcomeBar(report) {
     ["unprocessed", "unprocessed", report.unprocessed],
   ];
   const total = Math.max(1, report.submitted || 0);
-  const bar = el("div", { class: "bar", role: "img", "aria-label": parts.map(([, label, n]) => `${label} ${n || 0}`).join(", ") },
+  const bar = el("div", { class: "bar", id: "outcome", role: "img", "aria-label": parts.map(([, label, n]) => `${label} ${n || 0}`).join(", ") },
     parts.filter(([, , n]) => n > 0).map(([kind, label, n]) =>
       el("span", { class: kind, title: `${label}: ${count(n)}`, style: { width: `${(100 * n) / total}%` } })));
   const figures = el("div", { class: "figures" },
