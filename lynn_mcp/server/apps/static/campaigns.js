@@ -32,9 +32,9 @@ function campaignRow(campaign) {
     el("td", {}, campaign.execution_mode || "—"),
     el("td", {}, campaign.category || "—"),
     el("td", { class: "mono" }, field(campaign, "template_id")),
-    el("td", {}, when(field(campaign, "start_date"))),
-    el("td", {}, when(field(campaign, "stop_date"))),
-    el("td", {}, when(field(campaign, "valid_until"))));
+    el("td", { class: "nowrap" }, when(field(campaign, "start_date"))),
+    el("td", { class: "nowrap" }, when(field(campaign, "stop_date"))),
+    el("td", { class: "nowrap" }, when(field(campaign, "valid_until"))));
   return row;
 }
 
