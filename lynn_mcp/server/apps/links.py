@@ -7,6 +7,8 @@ host that cannot render a view. A host that renders MCP Apps says so: it adverti
 2025-11-25 and in every request's envelope on 2026-07-28, and `client_supports_apps` reads both.
 Such a host gets the links in `tools/list` and the `ui://` resources in `resources/list`; any other
 gets the listings without them. A `ui://` resource can still be read by anyone: it holds no data.
+Over stateless HTTP (`lynn-mcp --http`) a 2025-11-25 client's `initialize` is not remembered, so
+there only 2026-07-28 clients, which declare their capabilities in every request, get the views.
 """
 
 from __future__ import annotations
