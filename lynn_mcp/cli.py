@@ -73,7 +73,8 @@ def embedded_sandbox() -> Iterator[dict[str, Any]]:
     )
 
     with SandboxServer() as sandbox:
-        print(f"lynn-mcp: sandbox running at {sandbox.base_url}", file=sys.stderr)
+        url = sandbox.base_url
+        print(f"lynn-mcp: sandbox running at {url} (console: {url}/)", file=sys.stderr)
         yield {
             "base_url": sandbox.base_url,
             "tenant": SEED_TENANT,

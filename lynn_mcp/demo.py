@@ -5,7 +5,7 @@ IDE would, and walks the session an agent would have: list campaigns, create a M
 the demo template, blacklist a contact, load the bundled 5,000-row sample with load_campaign_data
 (progress bar fed by MCP progress notifications), show the report by reason, start and stop the
 campaign (this program answers the server's confirmation questions as the human), and ends with
-the client configuration to use the server from an IDE.
+the client configuration to use the server from an IDE and the URL of the sandbox's console.
 
 `--quiet` prints one line; any failure exits 1, so the demo doubles as an end-to-end smoke test.
 rich is imported here only: the stdio server's start-up must not pay for it.
@@ -326,17 +326,34 @@ async def run_demo(quiet: bool, out: TextIO) -> int:
             if tail.strip():
                 console.print(Panel(tail, title="server log (tail)", width=WIDTH - 4))
             return 1
-    if quiet:
-        console.print(f"lynn-mcp demo: ok ({narrator.step_no} steps)")
-        return 0
-    narrator.step(
-        "Use it from your IDE",
-        "Add this to your MCP client's configuration (Claude Desktop, Cursor, ...): it runs the same "
-        "server with its own sandbox. For your Lynn tenant, drop --sandbox and set LYNN_TENANT, "
-        'LYNN_ACCESS_TOKEN and LYNN_ACCESS_TOKEN_SECRET in "env"; `lynn-mcp doctor` checks them.',
-    )
-    console.print_json(json.dumps(client_configuration()))
+        if quiet:
+            console.print(f"lynn-mcp demo: ok ({narrator.step_no} steps)")
+            return 0
+        narrator.step(
+            "Use it from your IDE",
+            "Add this to your MCP client's configuration (Claude Desktop, Cursor, ...): it runs the same "
+            "server with its own sandbox. For your Lynn tenant, drop --sandbox and set LYNN_TENANT, "
+            'LYNN_ACCESS_TOKEN and LYNN_ACCESS_TOKEN_SECRET in "env"; `lynn-mcp doctor` checks them.',
+        )
+        console.print_json(json.dumps(client_configuration()))
+        await show_console(narrator, sandbox.base_url, wait=sys.stdin.isatty() and out.isatty())
     return 0
+
+
+async def show_console(narrator: Narrator, base_url: str, *, wait: bool) -> None:
+    """The sandbox console's URL, last. At a terminal the sandbox stays up until Enter, so the
+    person can look; otherwise (a pipe, CI) the demo ends at once and the sandbox with it."""
+    narrator.step(
+        "See what the agent did",
+        "The sandbox's read-only console shows the campaigns, each one's records with their Status, "
+        "the tasks with their progress and the blacklist, as Lynn's campaign data screen does.",
+    )
+    narrator.say(f"sandbox console: [bold]{base_url}/[/]")
+    if wait:
+        narrator.say("[dim]Press Enter to stop the sandbox (its data is temporary).[/]")
+        await anyio.to_thread.run_sync(sys.stdin.readline)
+    else:
+        narrator.say("[dim]It stops with the demo; `lynn-mcp sandbox` runs one that stays.[/]")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -52,7 +53,9 @@ def test_demo_walks_the_session_readably(tmp_path: Path) -> None:
     assert "the server asks the human" in out
     assert "status: Started" in out
     assert "status: Stopped" in out
-    config = json.loads(out[out.rindex('{\n  "mcpServers"') :])
+    config, _ = json.JSONDecoder().raw_decode(out[out.rindex('{\n  "mcpServers"') :])
     assert config["mcpServers"]["lynn"]["args"][-1] == "--sandbox"
     assert Path(config["mcpServers"]["lynn"]["command"]).exists()
     assert "sandbox-secret" not in out
+    # It ends with the URL of the sandbox's console (tests/apps/test_console_in_browser.py shows it).
+    assert re.search(r"sandbox console: http://127\.0\.0\.1:\d+/\n", out), out[-600:]

@@ -81,14 +81,16 @@ pytestmark = [
 ]
 
 
-def inspector(tmp_path: Path, target: list[str], method: str, *options: str) -> Any:
-    """Run one Inspector CLI call and return its JSON output."""
+def run_inspector(
+    tmp_path: Path, target: list[str], method: str, *options: str
+) -> subprocess.CompletedProcess[str]:
+    """Run one Inspector CLI call."""
     assert INSPECTOR is not None
     command, node_bin = INSPECTOR
     env = {key: value for key, value in os.environ.items() if not key.startswith("LYNN_")}
     # The Inspector's launcher runs `node` from PATH; its catalog would be written under HOME.
     env.update(PATH=f"{node_bin}{os.pathsep}{env.get('PATH', '')}", HOME=str(tmp_path))
-    done = subprocess.run(  # noqa: S603 # the Inspector with arguments built here
+    return subprocess.run(  # noqa: S603 # the Inspector with arguments built here
         [*command, *target, "--method", method, *options],
         capture_output=True,
         text=True,
@@ -97,10 +99,41 @@ def inspector(tmp_path: Path, target: list[str], method: str, *options: str) -> 
         timeout=CALL_TIMEOUT_S,
         check=False,
     )
+
+
+def inspector(tmp_path: Path, target: list[str], method: str, *options: str) -> Any:
+    """Run one Inspector CLI call and return its JSON output."""
+    done = run_inspector(tmp_path, target, method, *options)
     assert done.returncode == 0, (
         f"{method}: exit {done.returncode}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
     )
     return json.loads(done.stdout)
+
+
+LINKED_VIEWS = {
+    "load_campaign_data": "ui://lynn/load-report.html", "upload_campaign_file": "ui://lynn/load-report.html",
+    "bulk_set_dnd": "ui://lynn/load-report.html", "get_task_status": "ui://lynn/load-report.html",
+    "get_dnd_task_status": "ui://lynn/load-report.html", "list_campaigns": "ui://lynn/campaigns.html",
+    "get_campaign": "ui://lynn/campaigns.html",
+}  # fmt: skip
+NO_OUTSIDE_DOMAIN = {"connectDomains": [], "resourceDomains": [], "frameDomains": [], "baseUriDomains": []}
+
+
+def check_apps(tmp_path: Path, target: list[str], *era: str) -> None:
+    """`--app-info`: a client that advertises MCP Apps finds the views of the linked tools (their
+    resource read, its MIME type and CSP); the Inspector's own default (no apps) finds none."""
+    done = run_inspector(tmp_path, target, "tools/list", "--app-info", "--advertise-apps", *era)
+    assert done.returncode == 0, done.stderr[-2000:]
+    infos = {info["toolName"]: info for info in map(json.loads, done.stdout.splitlines())}
+    assert {name for name, info in infos.items() if info["hasApp"]} == set(LINKED_VIEWS)
+    for name, uri in LINKED_VIEWS.items():
+        assert infos[name] == {
+            "hasApp": True, "toolName": name, "resourceUri": uri, "csp": NO_OUTSIDE_DOMAIN,
+            "prefersBorder": True, "resourceMimeType": "text/html;profile=mcp-app",
+        }, infos[name]  # fmt: skip
+    plain = run_inspector(tmp_path, target, "tools/call", "--tool-name", "list_campaigns", "--app-info")
+    assert plain.returncode == 2, plain.stdout + plain.stderr  # the CLI's exit code for "no app"
+    assert json.loads(plain.stdout.splitlines()[0]) == {"hasApp": False, "toolName": "list_campaigns"}
 
 
 def exercise(tmp_path: Path, target: list[str]) -> None:
@@ -142,6 +175,10 @@ def exercise(tmp_path: Path, target: list[str]) -> None:
     document = json.loads(read["contents"][0]["text"])
     assert document["id"] == SEED_CAMPAIGN_ID
     assert read["contents"][0]["mimeType"] == "application/json"
+
+    # Over stateless HTTP only the 2026-07-28 era says what the client supports (in every request);
+    # a 2025-11-25 client's initialize is not remembered there, so it is a plain host.
+    check_apps(tmp_path, target, *(("--protocol-era", "auto") if target[0].startswith("http") else ()))
 
 
 def test_inspector_over_stdio(sandbox: SandboxServer, tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from lynn_mcp.sandbox.clock import SandboxClock
+from lynn_mcp.sandbox.console import console_routes
 from lynn_mcp.sandbox.echo import SecretEchoMiddleware
 from lynn_mcp.sandbox.errors import ApiError
 from lynn_mcp.sandbox.faults import FaultInjector, FaultMiddleware, Faults
@@ -113,6 +114,7 @@ def create_app(
 
     routes = [Route(op.path, _endpoint(op, state), methods=[op.method]) for op in OPERATIONS]
     routes.append(Route("/openapi.json", openapi, methods=["GET"]))
+    routes += console_routes(store)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

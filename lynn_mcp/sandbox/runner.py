@@ -215,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         f"  accessTokenSecret {SEED_ACCESS_TOKEN_SECRET}\n"
         f"  templateId        {SEED_TEMPLATE_ID}\n"
         f"  OpenAPI           {server.base_url}/openapi.json\n"
+        f"  console           {server.base_url}/  (read-only: campaigns, records, tasks, blacklist)\n"
         "Press Ctrl-C to stop.\n"
     )
     sys.stdout.flush()

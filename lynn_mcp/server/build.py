@@ -17,6 +17,7 @@ from lynn_mcp.config import Settings
 from lynn_mcp.errors import ConfigError
 from lynn_mcp.lynn.client import LynnClient
 from lynn_mcp.lynn.operations import OperationTable, load_operations
+from lynn_mcp.server.apps import ViewsForAppHosts, views_extension
 from lynn_mcp.server.argument_check import UnknownArguments
 from lynn_mcp.server.audit import AuditTrail
 from lynn_mcp.server.consent import request_state_security
@@ -90,8 +91,9 @@ def build_server(
         log_level=settings.log_level,
         # Outbound redaction outermost, so nothing added inside it escapes; audit next, so its line
         # carries the coded error text the agent saw; unknown arguments refused before any tool runs.
-        middleware=[OutboundRedaction(), audit, ToolErrorCodes(disabled), argument_check],
+        middleware=[OutboundRedaction(), audit, ToolErrorCodes(disabled), argument_check, ViewsForAppHosts()],
         request_state_security=request_state_security(settings),
+        extensions=[views_extension()],
     )
     # The SDK has no public, synchronous view of registered tools; its tool manager is the one.
     registered = server._tool_manager

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime, BeforeValidator, Field
 from lynn_mcp.errors import Conflict
 from lynn_mcp.lynn.models import Campaign, CampaignFields, CampaignType, Channel, ExecutionMode
 from lynn_mcp.lynn.untrusted import clean_text
+from lynn_mcp.server.apps import CAMPAIGNS, view_link
 from lynn_mcp.server.consent import (
     Ask,
     ConfirmationToken,
@@ -104,7 +105,7 @@ async def _confirm_start(ctx: LynnContext, campaign_id: str) -> Ask:
 
 
 def register(server: MCPServer[object]) -> None:
-    @server.tool(annotations=READ)
+    @server.tool(annotations=READ, meta=view_link(CAMPAIGNS))
     @lynn_errors_as_tool_errors
     async def list_campaigns(
         ctx: LynnContext,
@@ -128,7 +129,7 @@ def register(server: MCPServer[object]) -> None:
             campaigns=[CampaignSummary.of(c) for c in items], total=total, next_cursor=next_cursor
         )
 
-    @server.tool(annotations=READ)
+    @server.tool(annotations=READ, meta=view_link(CAMPAIGNS))
     @lynn_errors_as_tool_errors
     async def get_campaign(ctx: LynnContext, campaign_id: CampaignId) -> CampaignDetail:
         """Read one campaign with its dates, template and type."""

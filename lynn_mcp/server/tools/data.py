@@ -11,6 +11,7 @@ from typing import Annotated
 from mcp.server.mcpserver import MCPServer
 from pydantic import Field
 
+from lynn_mcp.server.apps import LOAD_REPORT, view_link
 from lynn_mcp.server.results import LoadReport, TaskReport
 from lynn_mcp.server.state import LynnContext, client_of, state_of
 from lynn_mcp.server.tool_errors import lynn_errors_as_tool_errors
@@ -30,7 +31,7 @@ FilePath = Annotated[str, Field(min_length=1, max_length=4096, description="Path
 
 
 def register(server: MCPServer[object]) -> None:
-    @server.tool(annotations=CREATE)
+    @server.tool(annotations=CREATE, meta=view_link(LOAD_REPORT))
     @lynn_errors_as_tool_errors
     async def load_campaign_data(
         ctx: LynnContext,
@@ -81,7 +82,7 @@ def register(server: MCPServer[object]) -> None:
         ref = await client.add_campaign_data(template_id, campaign_id, rows)
         return TaskReport.of_task(await client.get_task(ref.task_id))
 
-    @server.tool(annotations=CREATE)
+    @server.tool(annotations=CREATE, meta=view_link(LOAD_REPORT))
     @lynn_errors_as_tool_errors
     async def upload_campaign_file(
         ctx: LynnContext,
@@ -107,7 +108,7 @@ def register(server: MCPServer[object]) -> None:
             file_access=state.file_access,
         )
 
-    @server.tool(annotations=READ)
+    @server.tool(annotations=READ, meta=view_link(LOAD_REPORT))
     @lynn_errors_as_tool_errors
     async def get_task_status(ctx: LynnContext, task_id: TaskId) -> TaskReport:
         """Progress and rejected rows of a campaign data task."""

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lynn_mcp.lynn.models import Channel, DndEntry
 from lynn_mcp.lynn.untrusted import clean_text
+from lynn_mcp.server.apps import LOAD_REPORT, view_link
 from lynn_mcp.server.consent import (
     Ask,
     ConfirmationToken,
@@ -174,7 +175,7 @@ def register(server: MCPServer[object]) -> None:
         entries = await client_of(ctx).set_dnd_by_category(category, contact_id, do_not_disturb)
         return DndList.of(contact_id, entries)
 
-    @server.tool(annotations=UPDATE)
+    @server.tool(annotations=UPDATE, meta=view_link(LOAD_REPORT))
     @lynn_errors_as_tool_errors
     async def bulk_set_dnd(
         ctx: LynnContext,
@@ -204,7 +205,7 @@ def register(server: MCPServer[object]) -> None:
         )
         return await load.run()
 
-    @server.tool(annotations=READ)
+    @server.tool(annotations=READ, meta=view_link(LOAD_REPORT))
     @lynn_errors_as_tool_errors
     async def get_dnd_task_status(ctx: LynnContext, task_id: TaskId) -> TaskReport:
         """Progress and rejected rows of a bulk_set_dnd task."""
