@@ -145,7 +145,7 @@ def _values(path: Path, table: Any) -> dict[tuple[str, str], dict[str, str]]:
     for name, mapping in table.items():
         shape, _, contract_field = name.partition(".")
         enum = _properties(shape).get(contract_field, {}).get("enum") if shape in SHAPE_COMPONENTS else None
-        if not enum or not isinstance(mapping, dict):
+        if not enum or not all(isinstance(value, str) for value in enum) or not isinstance(mapping, dict):
             raise DialectError(
                 f'dialect file {path}: [values."{name}"] is not a field with a closed set of values'
             )

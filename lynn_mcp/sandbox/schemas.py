@@ -134,6 +134,8 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             "succeeded": {"type": "integer"},
             "failed": {"type": "integer"},
             "message": _NSTR,
+            "campaignId": {"type": ["string", "null"], "format": "uuid"},
+            "templateId": {"type": ["string", "null"], "format": "uuid"},
             "records": array(ref("TaskRecord")),
             "createdAt": _TIME,
             "updatedAt": _TIME,
