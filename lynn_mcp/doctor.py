@@ -272,11 +272,12 @@ async def run_contract_check(
             raise _problem(exc, settings, table, exchanged=client.token_exchanges > 0) from None
     print_contract(check, report)
     write_contract_report(check, settings, table, report_file)
-    report.line(f"Report written to {report_file} (no secrets, phones masked): attach it to any question.")
+    written = f"Report written to {report_file} (no secrets, phones masked): attach it to any question."
+    report.line(textwrap.fill(written, WIDTH, subsequent_indent="  "))
     if check.matches:
         report.ok(f"every answer matches the contract ({len(check.calls)} calls)")
         return Exit.OK
-    differences = sum(1 for call in check.calls for d in call.differences if d.fails)
+    differences = len({(d.where, d.what) for call in check.calls for d in call.differences if d.fails})
     raise Problem(
         Exit.CONTRACT,
         f"Lynn's answers differ from the contract in {differences} place(s), named above",
@@ -298,7 +299,8 @@ def print_contract(check: ContractCheck, report: Report) -> None:
             text = f"{label}{difference.where}: {difference.what}"
             report.line(textwrap.fill(text, WIDTH, initial_indent=" " * 6, subsequent_indent=" " * 8))
     for left in check.left_behind:
-        report.line(f"  left behind: scratch {left} (delete it by hand; its name starts 'lynn-mcp')")
+        gone_wrong = f"left behind: scratch {left} (delete it by hand; its name starts 'lynn-mcp')"
+        report.line(textwrap.fill(gone_wrong, WIDTH, initial_indent="  ", subsequent_indent="    "))
     suggestion = check.suggestion()
     if suggestion:
         report.line("Suggested dialect lines (for LYNN_OPERATIONS_FILE):")
@@ -330,11 +332,12 @@ def ask_on_terminal(question: str) -> bool:
 
 
 def writes_question(settings: Settings) -> str:
-    return (
+    question = (
         f"--writes creates a campaign and a contact named '{SCRATCH_PREFIX} ...' in tenant "
         f"{settings.tenant}, updates, starts and stops the campaign (it holds no records: nothing is "
-        "sent), sets and clears the contact's blacklist entries, and deletes both again. Go on? [y/N] "
+        "sent), sets and clears the contact's blacklist entries, and deletes both again. Go on? [y/N]"
     )
+    return textwrap.fill(question, WIDTH) + " "
 
 
 async def diagnose(
