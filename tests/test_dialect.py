@@ -12,8 +12,9 @@ from typing import Any
 
 import httpx2
 import pytest
+from mcp import Client
 from pydantic import BaseModel
-from settings_factory import sandbox_settings
+from settings_factory import make_settings, sandbox_settings
 
 from lynn_mcp.errors import ConfigError, LynnError
 from lynn_mcp.lynn import models
@@ -26,6 +27,7 @@ from lynn_mcp.sandbox import SEED_CAMPAIGN_ID, SEED_TEMPLATE_COLUMNS, SEED_TEMPL
 from lynn_mcp.sandbox.dialect import SHAPE_COMPONENTS, Dialect
 from lynn_mcp.sandbox.routes import CONTRACT_ROUTES
 from lynn_mcp.sandbox.schemas import COMPONENTS
+from lynn_mcp.server import build_server
 
 # A deployment that differs in every shape, in values of every kind of enum, and in two operations.
 FULL_DIALECT = """
@@ -312,6 +314,18 @@ async def test_the_client_speaks_a_dialect_in_every_shape(tmp_path: Path) -> Non
         async with LynnClient(sandbox_settings(sandbox)) as plain:
             with pytest.raises(LynnError, match="CreateToken was rejected"):
                 await plain.list_campaigns()
+
+
+@pytest.mark.anyio
+async def test_a_dialect_leaves_tools_list_as_it_is(tmp_path: Path) -> None:
+    """What an agent reads is the contract's vocabulary, whatever the deployment calls things."""
+    listed = []
+    for dialect in (None, write(tmp_path, FULL_DIALECT)):
+        server = build_server(make_settings(tenant=1000, token="t", operations_file=dialect))
+        async with Client(server) as client:
+            listed.append([tool.model_dump(mode="json") for tool in (await client.list_tools()).tools])
+    assert len(listed[0]) == 21
+    assert listed[0] == listed[1]
 
 
 def test_a_moved_operation_leaves_its_contract_path(tmp_path: Path) -> None:
