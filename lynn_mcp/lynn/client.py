@@ -2,7 +2,9 @@
 
 It owns one `httpx2.AsyncClient` (pooled connections), exchanges credentials for a bearer token and
 re-exchanges once on a 401, retries what is safe to retry, and turns every failure into a
-`LynnError` (see errors.py). It never imports `mcp`: tools are thin layers on top of it.
+`LynnError` (see errors.py). It never imports `mcp`: tools are thin layers on top of it. Bodies are
+built and answers read in the contract's wire names; a deployment's dialect (`operations.wire`,
+dialect.py) renames them on the way out and back.
 
 Retry rule: GET/PUT/DELETE (and CreateToken) are retried on connection errors, timeouts, dropped
 connections, 408, 429 and 5xx; a POST only when it provably never reached Lynn (the connection was
@@ -440,7 +442,7 @@ class LynnClient:
 
 def _unreadable(operation: str, exc: ValidationError) -> UpstreamUnavailable:
     if any(error["type"] == "json_invalid" for error in exc.errors()):
-        return UpstreamUnavailable(f"{operation} answered with something that is not JSON")
+        return _not_json(operation)
     return UpstreamUnavailable(
         f"{operation} answered in a shape lynn-mcp does not understand",
         hint="If your Lynn deployment differs from the built-in table, see LYNN_OPERATIONS_FILE.",
@@ -464,4 +466,8 @@ def _parsed(operation: str, body: bytes) -> Any:
     try:
         return pydantic_core.from_json(body)
     except ValueError:
-        raise UpstreamUnavailable(f"{operation} answered with something that is not JSON") from None
+        raise _not_json(operation) from None
+
+
+def _not_json(operation: str) -> UpstreamUnavailable:
+    return UpstreamUnavailable(f"{operation} answered with something that is not JSON")

@@ -19,14 +19,14 @@ from __future__ import annotations
 import re
 import string
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
 
 from lynn_mcp.errors import ConfigError, InvalidArgument
-from lynn_mcp.lynn.dialect import PLAIN, WireDialect, parse_dialect, toml_key
+from lynn_mcp.lynn.dialect import PLAIN, Where, WireDialect, parse_dialect, toml_key
 
 Method = Literal["GET", "POST", "PUT", "DELETE"]
 METHODS: tuple[Method, ...] = ("GET", "POST", "PUT", "DELETE")
@@ -180,7 +180,7 @@ def _read(path: Path) -> tuple[dict[str, object], _Lines]:
         raise ConfigError(f"LYNN_OPERATIONS_FILE {path} is not valid TOML: {exc}") from None
 
 
-def _operation(name: str, entry: object, default: Operation, where: Callable[..., str]) -> Operation:
+def _operation(name: str, entry: object, default: Operation, where: Where) -> Operation:
     """One `[OperationName]` table, checked."""
     if not isinstance(entry, dict) or not set(entry) <= {"method", "path"}:
         raise ConfigError(f"{where(name)}: an operation table may only set `method` and `path`")
