@@ -275,7 +275,8 @@ async def run_contract_check(
     written = f"Report written to {report_file} (no secrets, phones masked): attach it to any question."
     report.line(textwrap.fill(written, WIDTH, subsequent_indent="  "))
     if check.matches:
-        report.ok(f"every answer matches the contract ({len(check.calls)} calls)")
+        called = sum(1 for call in check.calls if call.verdict != "skipped")
+        report.ok(f"every answer matches the contract ({called} calls)")
         return Exit.OK
     differences = len({(d.where, d.what) for call in check.calls for d in call.differences if d.fails})
     raise Problem(
@@ -291,21 +292,29 @@ def print_contract(check: ContractCheck, report: Report) -> None:
     mode = "with writes on a scratch campaign and contact" if check.writes else "read-only"
     report.line(f"Contract check ({mode}):")
     report.line(f"  {'operation':<26} {'called on':<30} {'status':<7} result")
+    not_called: dict[str, list[str]] = {}  # why -> operations, one line each below the table
     for call in check.calls:
-        verdict = {"ok": "ok", "differs": "DIFFERS", "skipped": "skipped"}[call.verdict]
+        if call.verdict == "skipped":
+            not_called.setdefault(call.differences[0].what, []).append(call.operation)
+            continue
+        verdict = "DIFFERS" if call.verdict == "differs" else "ok"
         report.line(f"  {call.operation:<26} {call.subject[:30]:<30} {call.status:<7} {verdict}")
         for difference in call.differences:
             label = "" if difference.fails else "note: "
-            text = f"{label}{difference.where}: {difference.what}"
-            report.line(textwrap.fill(text, WIDTH, initial_indent=" " * 6, subsequent_indent=" " * 8))
+            _indented(report, f"{label}{difference.where}: {difference.what}", 6)
+    for why, operations in not_called.items():
+        _indented(report, f"Not checked: {', '.join(operations)} ({why})", 2)
     for left in check.left_behind:
-        gone_wrong = f"left behind: scratch {left} (delete it by hand; its name starts 'lynn-mcp')"
-        report.line(textwrap.fill(gone_wrong, WIDTH, initial_indent="  ", subsequent_indent="    "))
+        _indented(report, f"left behind: scratch {left} (delete it by hand; its name starts 'lynn-mcp')", 2)
     suggestion = check.suggestion()
     if suggestion:
         report.line("Suggested dialect lines (for LYNN_OPERATIONS_FILE):")
         for line in suggestion.splitlines():
             report.line(f"  {line}" if line else "")
+
+
+def _indented(report: Report, text: str, indent: int) -> None:
+    report.line(textwrap.fill(text, WIDTH, initial_indent=" " * indent, subsequent_indent=" " * (indent + 2)))
 
 
 def write_contract_report(
