@@ -378,3 +378,19 @@ def test_types_values_and_nulls_are_checked() -> None:
     assert read_answer("Campaign", {"campaigns": []}, as_list=True).differences == [
         Difference("Campaign", "is an object, the contract has a list of Campaign")
     ]
+
+
+async def test_a_bad_dialect_file_is_a_configuration_failure_naming_its_line(
+    sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    (tmp_path / "tenant.toml").write_text(
+        '[fields]\nCampaign = { nmae = "campaignName" }\n', encoding="utf-8"
+    )
+    out = io.StringIO()
+    code = await diagnose(seeded(sandbox, operations_file=Path("tenant.toml")), out, contract=True)
+    assert code == Exit.CONFIG == 2
+    text = " ".join(out.getvalue().split())
+    assert (
+        "[FAIL] LYNN_OPERATIONS_FILE tenant.toml line 2 [fields.Campaign] nmae: Campaign has no field" in text
+    )
+    assert not (tmp_path / "lynn-mcp-contract.json").exists()  # no report of a check that did not run
