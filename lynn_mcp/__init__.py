@@ -8,7 +8,8 @@ walks one row from a file to Lynn and back):
     errors                        every LynnError and its stable code; the one status table
     signing                       confirmation tokens and sealed resume handles (HMAC)
     redaction/                    the secrets we hold, `redact`, and logging that never prints them
-    lynn/                         the Lynn HTTP side: client, models, operations, retry, untrusted
+    lynn/                         the Lynn HTTP side: client, models, shapes, operations, dialect,
+                                  retry, untrusted; conformance and contract_check (doctor --contract)
     bulk/                         rows to Lynn and back: readers/, template, checks, file_access,
                                   sources, blocks, loader, waiter, ledger, results_file, resume,
                                   report, loads

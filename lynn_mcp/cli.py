@@ -24,7 +24,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="lynn-mcp",
         description=(
             "MCP server for Lynn's Outbound API. Subcommands: `sandbox` (run the Lynn emulator), "
-            "`demo` (a guided session on the sandbox), `doctor` (check your configuration)."
+            "`demo` (a guided session on the sandbox), `doctor` (check your configuration; "
+            "`doctor --contract` checks Lynn's answers against the contract)."
         ),
     )
     parser.add_argument("--http", action="store_true", help="serve streamable HTTP at /mcp instead of stdio")
@@ -41,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
         "--read-only", action="store_true", default=None, help="offer read-only tools only (LYNN_READ_ONLY)"
     )
     parser.add_argument(
-        "--operations-file", help="TOML override of operation verbs/paths (LYNN_OPERATIONS_FILE)"
+        "--operations-file",
+        help="TOML dialect file: operation verbs/paths, field and value renames (LYNN_OPERATIONS_FILE)",
     )
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (LYNN_LOG_LEVEL)")
     return parser

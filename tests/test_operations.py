@@ -95,6 +95,15 @@ def test_bad_override_files_fail_clearly(tmp_path: Path, toml: str, complaint: s
     assert complaint in str(caught.value)
 
 
+def test_override_errors_name_the_line(tmp_path: Path) -> None:
+    text = '# moved\n[GetCampaigns]\nmethod = "GET"\n\n[GetCampaign]\nmethod = "FETCH"\n'
+    with pytest.raises(ConfigError) as caught:
+        load_operations(write(tmp_path, text))
+    assert caught.value.message.startswith(
+        f"LYNN_OPERATIONS_FILE {tmp_path / 'ops.toml'} line 6 [GetCampaign] method:"
+    )
+
+
 def test_missing_override_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_operations(tmp_path / "nope.toml")

@@ -2,7 +2,9 @@
 
 It owns one `httpx2.AsyncClient` (pooled connections), exchanges credentials for a bearer token and
 re-exchanges once on a 401, retries what is safe to retry, and turns every failure into a
-`LynnError` (see errors.py). It never imports `mcp`: tools are thin layers on top of it.
+`LynnError` (see errors.py). It never imports `mcp`: tools are thin layers on top of it. Bodies are
+built and answers read in the contract's wire names; a deployment's dialect (`operations.wire`,
+dialect.py) renames them on the way out and back.
 
 Retry rule: GET/PUT/DELETE (and CreateToken) are retried on connection errors, timeouts, dropped
 connections, 408, 429 and 5xx; a POST only when it provably never reached Lynn (the connection was
@@ -18,12 +20,12 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio
 import httpx2
 import pydantic_core
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from lynn_mcp import __version__
 from lynn_mcp.config import Settings
@@ -47,6 +49,8 @@ from lynn_mcp.lynn.models import (
     IssuedToken,
     Task,
     TaskRef,
+    WireRequest,
+    WireResponse,
 )
 from lynn_mcp.lynn.operations import OperationTable, load_operations
 from lynn_mcp.lynn.retry import REQUEST_RETRY, RetryPolicy, Sleep, parse_retry_after
@@ -59,7 +63,7 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # Errors raised before a connection existed: the request provably never reached Lynn.
 _NEVER_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout, httpx2.UnsupportedProtocol)
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound=WireResponse)
 _CAMPAIGNS = TypeAdapter(list[Campaign])
 _CONTACTS = TypeAdapter(list[Contact])
 _DND_ENTRIES = TypeAdapter(list[DndEntry])
@@ -79,6 +83,7 @@ class LynnClient:
     ) -> None:
         self.settings = settings
         self.operations = operations if operations is not None else load_operations(settings.operations_file)
+        self._wire = self.operations.wire  # the deployment's renames, applied to bodies and answers
         self._problems = settings.missing()
         self._sleep = sleep
         self._retry = retry
@@ -155,11 +160,14 @@ class LynnClient:
         settings = self.settings
         if settings.access_token is None or settings.access_token_secret is None:
             raise Unauthorized("Lynn rejected LYNN_TOKEN and no access token and secret are set to renew it")
-        body = {
-            "accessToken": settings.access_token.get_secret_value(),
-            "accessTokenSecret": settings.access_token_secret.get_secret_value(),
-            "tenant": settings.tenant,
-        }
+        body = self._wire.to_lynn(
+            "Credentials",
+            {
+                "accessToken": settings.access_token.get_secret_value(),
+                "accessTokenSecret": settings.access_token_secret.get_secret_value(),
+                "tenant": settings.tenant,
+            },
+        )
         try:
             answer = await self._send("CreateToken", self.operations.build_path("CreateToken", {}), json=body)
         except Unauthorized:
@@ -292,37 +300,45 @@ class LynnClient:
         message = document.get("message") if isinstance(document, dict) else None
         return clean_text(message, max_len=300) if isinstance(message, str) else None
 
-    @staticmethod
-    def _model(operation: str, model: type[M], body: bytes) -> M:
-        # Straight from bytes: pydantic-core parses and validates in one pass (task status answers
-        # carry a record per row, so this is the bulk loader's hot path).
+    def _model(self, operation: str, model: type[M], body: bytes) -> M:
+        """The answer as `model`, read in contract names (the deployment's renames undone first)."""
+        shape = model.wire_shape
         try:
+            if self._wire.rewrites(shape):
+                return model.model_validate(self._wire.from_lynn(shape, _parsed(operation, body)))
+            # Straight from bytes: pydantic-core parses and validates in one pass (task status answers
+            # carry a record per row, so this is the bulk loader's hot path).
             return model.model_validate_json(body)
         except ValidationError as exc:
             raise _unreadable(operation, exc) from None
 
-    @staticmethod
-    def _models(operation: str, adapter: TypeAdapter[list[M]], body: bytes) -> list[M]:
+    def _models(self, operation: str, adapter: TypeAdapter[list[M]], shape: str, body: bytes) -> list[M]:
         try:
+            if self._wire.rewrites(shape):
+                return adapter.validate_python(self._wire.from_lynn(shape, _parsed(operation, body)))
             return adapter.validate_json(body)
         except ValidationError as exc:
             raise _unreadable(operation, exc) from None
 
+    def _body(self, fields: WireRequest) -> dict[str, Any]:
+        """A request body with the deployment's wire names, leaving out what the caller did not set."""
+        return cast("dict[str, Any]", self._wire.to_lynn(fields.wire_shape, _contract_body(fields)))
+
     # -- campaigns --------------------------------------------------------------------------------
 
     async def list_campaigns(self) -> list[Campaign]:
-        return self._models("GetCampaigns", _CAMPAIGNS, await self.call("GetCampaigns"))
+        return self._models("GetCampaigns", _CAMPAIGNS, "Campaign", await self.call("GetCampaigns"))
 
     async def get_campaign(self, campaign_id: str) -> Campaign:
         data = await self.call("GetCampaign", {"campaignId": campaign_id})
         return self._model("GetCampaign", Campaign, data)
 
     async def create_campaign(self, fields: CampaignFields) -> Campaign:
-        data = await self.call("PostCampaign", json=_body(fields))
+        data = await self.call("PostCampaign", json=self._body(fields))
         return self._model("PostCampaign", Campaign, data)
 
     async def update_campaign(self, campaign_id: str, fields: CampaignFields) -> Campaign:
-        data = await self.call("PutCampaign", {"campaignId": campaign_id}, json=_body(fields))
+        data = await self.call("PutCampaign", {"campaignId": campaign_id}, json=self._body(fields))
         return self._model("PutCampaign", Campaign, data)
 
     async def delete_campaign(self, campaign_id: str) -> bool:
@@ -340,18 +356,18 @@ class LynnClient:
     # -- contacts ---------------------------------------------------------------------------------
 
     async def list_contacts(self) -> list[Contact]:
-        return self._models("GetContacts", _CONTACTS, await self.call("GetContacts"))
+        return self._models("GetContacts", _CONTACTS, "Contact", await self.call("GetContacts"))
 
     async def get_contact(self, contact_id: str) -> Contact:
         data = await self.call("GetContact", {"contactId": contact_id})
         return self._model("GetContact", Contact, data)
 
     async def create_contact(self, fields: ContactFields) -> Contact:
-        data = await self.call("PostContact", json=_body(fields))
+        data = await self.call("PostContact", json=self._body(fields))
         return self._model("PostContact", Contact, data)
 
     async def update_contact(self, contact_id: str, fields: ContactFields) -> Contact:
-        data = await self.call("PutContact", {"contactId": contact_id}, json=_body(fields))
+        data = await self.call("PutContact", {"contactId": contact_id}, json=self._body(fields))
         return self._model("PutContact", Contact, data)
 
     async def delete_contact(self, contact_id: str) -> bool:
@@ -362,26 +378,25 @@ class LynnClient:
 
     async def get_contact_dnd(self, contact_id: str) -> list[DndEntry]:
         data = await self.call("GetDnDContact", {"contactId": contact_id})
-        return self._models("GetDnDContact", _DND_ENTRIES, data)
+        return self._models("GetDnDContact", _DND_ENTRIES, "DndEntry", data)
 
     async def set_dnd_by_campaign(
         self, campaign_id: str, contact_id: str, do_not_disturb: bool
     ) -> list[DndEntry]:
         body = {"campaignId": campaign_id, "contactId": contact_id, "doNotDisturb": do_not_disturb}
-        return self._models(
-            "SetDnDContactByCampaign", _DND_ENTRIES, await self.call("SetDnDContactByCampaign", json=body)
-        )
+        data = await self.call("SetDnDContactByCampaign", json=self._wire.to_lynn("DndByCampaign", body))
+        return self._models("SetDnDContactByCampaign", _DND_ENTRIES, "DndEntry", data)
 
     async def set_dnd_by_category(
         self, category: str, contact_id: str, do_not_disturb: bool
     ) -> list[DndEntry]:
         body = {"category": category, "contactId": contact_id, "doNotDisturb": do_not_disturb}
-        return self._models(
-            "SetDnDContactByCategory", _DND_ENTRIES, await self.call("SetDnDContactByCategory", json=body)
-        )
+        data = await self.call("SetDnDContactByCategory", json=self._wire.to_lynn("DndByCategory", body))
+        return self._models("SetDnDContactByCategory", _DND_ENTRIES, "DndEntry", data)
 
     async def manage_dnd(self, campaign_id: str, rows: Sequence[DndContactRow]) -> TaskRef:
-        body = {"campaignId": campaign_id, "contacts": [_body(row) for row in rows]}
+        contacts = [_contract_body(row) for row in rows]  # ManageDnd's renames reach its DndContact rows
+        body = self._wire.to_lynn("ManageDnd", {"campaignId": campaign_id, "contacts": contacts})
         data = await self.call("ManageDnDByCampaign", json=body)
         return self._model("ManageDnDByCampaign", TaskRef, data)
 
@@ -399,18 +414,20 @@ class LynnClient:
         if len(rows) > 1000:
             raise InvalidArgument("AddCampaingData takes at most 1,000 rows per request")
         body = {"campaingId": campaign_id or "", "templateId": template_id, "typeOfData": 0, "data": rows}
-        data = await self.call("AddCampaingData", json=body)
+        data = await self.call("AddCampaingData", json=self._wire.to_lynn("CampaignData", body))
         return self._model("AddCampaingData", TaskRef, data)
 
     async def upload_campaign_file(self, path: Path, *, campaign_id: str, template_id: str) -> TaskRef:
         """UploadCampaignDataByTenant: stream a .cpg file as multipart."""
 
+        file_part = self._wire.wire_name("CpgUpload", "file")
+
         def files() -> Mapping[str, Any]:
-            return {"file": (path.name, path.open("rb"), "text/csv")}
+            return {file_part: (path.name, path.open("rb"), "text/csv")}
 
         data = await self.call(
             "UploadCampaignDataByTenant",
-            data={"campaignId": campaign_id, "templateId": template_id},
+            data=self._wire.to_lynn("CpgUpload", {"campaignId": campaign_id, "templateId": template_id}),
             files=files,
         )
         return self._model("UploadCampaignDataByTenant", TaskRef, data)
@@ -425,7 +442,7 @@ class LynnClient:
 
 def _unreadable(operation: str, exc: ValidationError) -> UpstreamUnavailable:
     if any(error["type"] == "json_invalid" for error in exc.errors()):
-        return UpstreamUnavailable(f"{operation} answered with something that is not JSON")
+        return _not_json(operation)
     return UpstreamUnavailable(
         f"{operation} answered in a shape lynn-mcp does not understand",
         hint="If your Lynn deployment differs from the built-in table, see LYNN_OPERATIONS_FILE.",
@@ -439,6 +456,18 @@ def _close_files(files: Mapping[str, Any] | None) -> None:
             handle.close()
 
 
-def _body(model: BaseModel) -> dict[str, Any]:
-    """A request body with wire names, leaving out what the caller did not set."""
+def _contract_body(model: WireRequest) -> dict[str, Any]:
+    """A request body in contract wire names, leaving out what the caller did not set."""
     return model.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _parsed(operation: str, body: bytes) -> Any:
+    """The answer as Python values, for a dialect to rename before the models read it."""
+    try:
+        return pydantic_core.from_json(body)
+    except ValueError:
+        raise _not_json(operation) from None
+
+
+def _not_json(operation: str) -> UpstreamUnavailable:
+    return UpstreamUnavailable(f"{operation} answered with something that is not JSON")

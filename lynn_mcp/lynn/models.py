@@ -4,11 +4,15 @@ Python names are snake_case; the wire is camelCase (aliases), except the vendor'
 (`campaingId`, the per-record `Status`). Responses keep going when Lynn adds fields or new enum
 values (extra fields ignored, enums read as plain strings); request bodies forbid unknown fields so
 a typo never reaches Lynn silently.
+
+Each model names the contract shape it reads or writes (`wire_shape`, a name in `shapes.SHAPES`):
+a deployment's dialect renames fields per shape, and the client applies those renames on the way
+out and back, so the models only ever see the contract's names.
 """
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import ClassVar, Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -26,15 +30,19 @@ class WireResponse(BaseModel):
     """Base for what Lynn sends: camelCase aliases, unknown fields tolerated."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+    wire_shape: ClassVar[str]
 
 
 class WireRequest(BaseModel):
     """Base for what we send: camelCase aliases, unknown fields refused."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    wire_shape: ClassVar[str]
 
 
 class Campaign(WireResponse):
+    wire_shape = "Campaign"
+
     id: str
     name: UntrustedName
     division: UntrustedName | None = None
@@ -54,6 +62,8 @@ class Campaign(WireResponse):
 class CampaignFields(WireRequest):
     """Body of PostCampaign and PutCampaign (PutCampaign accepts a partial body)."""
 
+    wire_shape = "Campaign"
+
     name: str | None = None
     division: str | None = None
     category: str | None = None
@@ -67,6 +77,8 @@ class CampaignFields(WireRequest):
 
 
 class Contact(WireResponse):
+    wire_shape = "Contact"
+
     id: str
     name: UntrustedName | None = None
     channel: str | None = None
@@ -79,6 +91,8 @@ class Contact(WireResponse):
 class ContactFields(WireRequest):
     """Body of PostContact and PutContact."""
 
+    wire_shape = "Contact"
+
     name: str | None = None
     channel: Channel | None = None
     identifier: str | None = None
@@ -86,6 +100,8 @@ class ContactFields(WireRequest):
 
 
 class DndEntry(WireResponse):
+    wire_shape = "DndEntry"
+
     campaign_id: str
     campaign_name: UntrustedName | None = None
     category: UntrustedName | None = None
@@ -96,6 +112,8 @@ class DndEntry(WireResponse):
 class DndContactRow(WireRequest):
     """One row of ManageDnDByCampaign."""
 
+    wire_shape = "DndContact"
+
     identifier: str
     name: str | None = None
     channel: Channel | None = None
@@ -103,20 +121,28 @@ class DndContactRow(WireRequest):
 
 
 class IssuedToken(WireResponse):
+    wire_shape = "Token"
+
     token: str
 
 
 class TaskRef(WireResponse):
+    wire_shape = "TaskRef"
+
     task_id: str
 
 
 class TaskRecord(WireResponse):
+    wire_shape = "TaskRecord"
+
     row: int
     status: str = Field(alias="Status")
     message: UntrustedMessage | None = None
 
 
 class Task(WireResponse):
+    wire_shape = "Task"
+
     task_id: str
     kind: str | None = None
     state: str
@@ -137,4 +163,6 @@ class Task(WireResponse):
 
 
 class Deleted(WireResponse):
+    wire_shape = "Deleted"
+
     deleted: bool = True

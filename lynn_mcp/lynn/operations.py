@@ -1,11 +1,14 @@
 """THE operation table: every Lynn operation's verb and path, and the only place URLs are built.
 
 Lynn publishes operation names but not most verbs and paths (see docs/lynn-api-contract.md), so a
-deployment that differs overrides entries with a TOML file (`LYNN_OPERATIONS_FILE`):
+deployment that differs describes itself in a TOML dialect file (`LYNN_OPERATIONS_FILE`):
 
     [GetCampaigns]
     method = "POST"
     path = "/api/LynnService/GetCampaigns/{tenant}"
+
+and, keyed by the contract's wire names, renamed fields and values (`[fields.Shape]`,
+`[values."Shape.field"]`: read by `dialect.py`, carried by the table as `OperationTable.wire`).
 
 Path parameters are checked against a strict pattern and percent-encoded as exactly one segment
 before any request exists, so no argument can steer a request to another path.
@@ -23,6 +26,7 @@ from typing import Literal
 from urllib.parse import quote
 
 from lynn_mcp.errors import ConfigError, InvalidArgument
+from lynn_mcp.lynn.dialect import PLAIN, Where, WireDialect, parse_dialect, toml_key
 
 Method = Literal["GET", "POST", "PUT", "DELETE"]
 METHODS: tuple[Method, ...] = ("GET", "POST", "PUT", "DELETE")
@@ -30,6 +34,7 @@ METHODS: tuple[Method, ...] = ("GET", "POST", "PUT", "DELETE")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _PLAIN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _TENANT = re.compile(r"[0-9]{1,10}")
+DIALECT_TABLES = frozenset({"fields", "values"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +89,15 @@ def check_id(value: str, what: str = "id") -> str:
 
 
 class OperationTable:
-    """Operation name → Operation, with safe URL-path building."""
+    """Operation name → Operation, with safe URL-path building, and the deployment's wire renames."""
 
-    def __init__(self, operations: Mapping[str, Operation], source: str = "built-in") -> None:
+    def __init__(
+        self, operations: Mapping[str, Operation], source: str = "built-in", wire: WireDialect = PLAIN
+    ) -> None:
         self._operations = dict(operations)
         self.source = source
+        self.wire = wire
+        """The deployment's field and value renames (`dialect.py`); PLAIN when there are none."""
 
     def __getitem__(self, name: str) -> Operation:
         return self._operations[name]
@@ -116,47 +125,104 @@ class OperationTable:
         return operation.path.format(**encoded)
 
 
-def _load_override(path: Path) -> dict[str, Operation]:
+class _Lines:
+    """The line each table and key of a TOML text is defined on, so errors can name it."""
+
+    def __init__(self, text: str) -> None:
+        self._lines: dict[tuple[str, ...], int] = {}
+        table: tuple[str, ...] = ()
+        for number, line in enumerate(text.splitlines(), 1):
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            path = _toml_path(stripped)  # each line parsed on its own: a header, or `key = value`
+            if path is None:
+                continue
+            if stripped.startswith("["):
+                table = path
+                self._lines.setdefault(path, number)
+            else:
+                self._lines.setdefault(table + path, number)
+
+    def where(self, source: Path, *path: str) -> str:
+        """`LYNN_OPERATIONS_FILE f.toml line 4 [fields.Campaign] nmae`: the nearest line known."""
+        line = next((self._lines[path[:n]] for n in range(len(path), 0, -1) if path[:n] in self._lines), None)
+        depth = 2 if path[:1] and path[0] in DIALECT_TABLES else 1  # [fields.Campaign], [GetCampaigns]
+        label = "[" + ".".join(toml_key(part) for part in path[:depth]) + "]"
+        label += "".join(f" {key}" for key in path[depth:])
+        return f"LYNN_OPERATIONS_FILE {source}{f' line {line}' if line else ''} {label}"
+
+
+def _toml_path(line: str) -> tuple[str, ...] | None:
+    """The key path a single TOML line defines (`[a."b.c"]` -> ("a", "b.c"), `k = 1` -> ("k",))."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        node: object = tomllib.loads(line)
+    except tomllib.TOMLDecodeError:
+        return None  # part of a multi-line value, or not a definition
+    path: list[str] = []
+    while isinstance(node, dict) and len(node) == 1:
+        key, node = next(iter(node.items()))
+        path.append(key)
+        if not line.startswith("["):
+            break  # `k = {a = 1}` defines k, not k.a
+    return tuple(path) or None
+
+
+def _read(path: Path) -> tuple[dict[str, object], _Lines]:
+    try:
+        text = path.read_text(encoding="utf-8")
+        return tomllib.loads(text), _Lines(text)
     except FileNotFoundError:
         raise ConfigError(f"LYNN_OPERATIONS_FILE {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"LYNN_OPERATIONS_FILE {path} cannot be read ({type(exc).__name__})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"LYNN_OPERATIONS_FILE {path} is not valid TOML: {exc}") from None
-    defaults = {op.name: op for op in DEFAULT_OPERATIONS}
-    overrides: dict[str, Operation] = {}
-    for name, entry in data.items():
-        where = f"LYNN_OPERATIONS_FILE {path}: [{name}]"
-        if name not in defaults:
-            raise ConfigError(f"{where} is not a Lynn operation; known: {', '.join(sorted(defaults))}")
-        if not isinstance(entry, dict) or not set(entry) <= {"method", "path"}:
-            raise ConfigError(f"{where} may only set `method` and `path`")
-        method = str(entry.get("method", defaults[name].method)).upper()
-        if method not in METHODS:
-            raise ConfigError(f"{where} method must be one of {', '.join(METHODS)}")
-        op_path = entry.get("path", defaults[name].path)
-        if not isinstance(op_path, str) or not op_path.startswith("/") or "//" in op_path:
-            raise ConfigError(f"{where} path must be an absolute path such as {defaults[name].path}")
-        if any(ch in op_path for ch in "?#\\ \r\n\t") or ".." in op_path:
-            raise ConfigError(f"{where} path must not contain a query, fragment, '..' or whitespace")
-        try:
-            candidate = Operation(name, method, op_path)
-            placeholders = candidate.parameters
-        except ValueError:
-            raise ConfigError(f"{where} path has unbalanced braces") from None
-        if placeholders != defaults[name].parameters:
-            expected = ", ".join("{" + p + "}" for p in sorted(defaults[name].parameters)) or "none"
-            raise ConfigError(f"{where} path must use exactly the placeholders {expected}")
-        overrides[name] = candidate
-    return overrides
+
+
+def _operation(name: str, entry: object, default: Operation, where: Where) -> Operation:
+    """One `[OperationName]` table, checked."""
+    if not isinstance(entry, dict) or not set(entry) <= {"method", "path"}:
+        raise ConfigError(f"{where(name)}: an operation table may only set `method` and `path`")
+    method = str(entry.get("method", default.method)).upper()
+    if method not in METHODS:
+        raise ConfigError(f"{where(name, 'method')}: method must be one of {', '.join(METHODS)}")
+    op_path = entry.get("path", default.path)
+    here = where(name, "path")
+    if not isinstance(op_path, str) or not op_path.startswith("/") or "//" in op_path:
+        raise ConfigError(f"{here}: path must be an absolute path such as {default.path}")
+    if any(ch in op_path for ch in "?#\\ \r\n\t") or ".." in op_path:
+        raise ConfigError(f"{here}: path must not contain a query, fragment, '..' or whitespace")
+    try:
+        candidate = Operation(name, method, op_path)
+        placeholders = candidate.parameters
+    except ValueError:
+        raise ConfigError(f"{here}: path has unbalanced braces") from None
+    if placeholders != default.parameters:
+        expected = ", ".join("{" + p + "}" for p in sorted(default.parameters)) or "none"
+        raise ConfigError(f"{here}: path must use exactly the placeholders {expected}")
+    return candidate
 
 
 def load_operations(override_file: Path | None = None) -> OperationTable:
-    """The built-in table, with entries replaced from `override_file` (validated; ConfigError if bad)."""
+    """The built-in table, with entries replaced and wire renames read from `override_file` (the
+    dialect file; validated: a ConfigError names the line of the first problem)."""
     table = {op.name: op for op in DEFAULT_OPERATIONS}
     if override_file is None:
         return OperationTable(table)
-    table.update(_load_override(override_file))
-    return OperationTable(table, source=str(override_file))
+    data, lines = _read(override_file)
+
+    def where(*path: str) -> str:
+        return lines.where(override_file, *path)
+
+    for name, entry in data.items():
+        if name in DIALECT_TABLES:
+            continue
+        if name not in table:
+            raise ConfigError(
+                f"{where(name)}: not a Lynn operation (nor `fields` or `values`); known: "
+                + ", ".join(sorted(table))
+            )
+        table[name] = _operation(name, entry, table[name], where)
+    wire = parse_dialect(data.get("fields"), data.get("values"), where)
+    return OperationTable(table, source=str(override_file), wire=wire)

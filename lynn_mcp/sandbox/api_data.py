@@ -82,11 +82,13 @@ async def upload_campaign_data(ctx: Ctx) -> Any:
         form = await MultiPartParser(ctx.request.headers, once(), max_files=1, max_fields=10).parse()
     except MultiPartException as exc:
         raise bad_request(f"malformed multipart body: {exc.message}") from None
-    upload = form.get("file")
+    named = ctx.sb.dialect.wire_name  # a dialect may rename the form's parts too
+    upload = form.get(named("CpgUpload", "file"))
     if not isinstance(upload, UploadFile):
-        raise bad_request("the multipart body needs a file part named 'file'")
+        raise bad_request(f"the multipart body needs a file part named {named('CpgUpload', 'file')!r}")
     content = await upload.read()
-    template_id, campaign_field = form.get("templateId"), form.get("campaignId", "")
+    template_id = form.get(named("CpgUpload", "templateId"))
+    campaign_field = form.get(named("CpgUpload", "campaignId"), "")
     with ctx.store.read() as db:
         columns, template_campaign = _template(db, ctx.tenant, template_id)
     rows = parse_cpg(upload.filename or "", content, columns)

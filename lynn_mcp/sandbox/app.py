@@ -3,6 +3,7 @@ that authenticates, checks the tenant and turns errors into ``{"message"}`` bodi
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -22,11 +23,12 @@ from starlette.routing import Route
 
 from lynn_mcp.sandbox.clock import SandboxClock
 from lynn_mcp.sandbox.console import console_routes
+from lynn_mcp.sandbox.dialect import Dialect
 from lynn_mcp.sandbox.echo import SecretEchoMiddleware
 from lynn_mcp.sandbox.errors import ApiError
 from lynn_mcp.sandbox.faults import FaultInjector, FaultMiddleware, Faults
 from lynn_mcp.sandbox.openapi import build_openapi
-from lynn_mcp.sandbox.routes import OPERATIONS, Operation
+from lynn_mcp.sandbox.routes import Operation, in_dialect, operation_names
 from lynn_mcp.sandbox.seed import seed
 from lynn_mcp.sandbox.store import Store
 from lynn_mcp.sandbox.tasks import TaskWorker
@@ -54,15 +56,25 @@ def _endpoint(op: Operation, state: SandboxState) -> Any:
                     raise ApiError(
                         403, f"tenant {path_tenant!r} in the path is not the token's tenant ({tenant})"
                     )
-            result = await op.handler(Ctx(request, state, tenant))
+            result = await op.handler(Ctx(request, state, tenant, body_schema=op.request))
         except ApiError as exc:
             return error_response(exc)
         except Exception:  # the sandbox must answer, never crash, whatever the input
             log.exception("sandbox %s failed", op.name)
             return json_response({"message": f"internal sandbox error in {op.name}"}, 500)
+        if state.dialect.renames and op.response is not None:
+            return _in_dialect(state.dialect, op, result)
         return result if isinstance(result, Response) else json_response(result, op.status)
 
     return endpoint
+
+
+def _in_dialect(dialect: Dialect, op: Operation, result: Any) -> Response:
+    """A handler's answer (contract names) in the dialect's names."""
+    status = op.status
+    if isinstance(result, Response):  # a task status, written as bytes for speed
+        status, result = result.status_code, json.loads(bytes(result.body))
+    return json_response(dialect.to_wire(op.response, result), status)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -85,9 +97,13 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY,
     faults: Faults | None = None,
     clock: SandboxClock | None = None,
+    dialect: Dialect | None = None,
 ) -> Starlette:
     """The sandbox app. ``db_path=None`` uses a fresh temporary database, deleted on shutdown;
-    ``clock`` (a fresh one by default) decides when bearer tokens expire."""
+    ``clock`` (a fresh one by default) decides when bearer tokens expire; ``dialect`` makes it
+    answer as a deployment that differs from the contract (dialect.py)."""
+    dialect = dialect or Dialect()
+    operations = in_dialect(dialect)
     tmpdir = None
     if db_path is None:
         tmpdir = tempfile.mkdtemp(prefix="lynn-sandbox-")
@@ -106,15 +122,17 @@ def create_app(
         worker.wake,
         offer_rows=worker.offer,
         clock=clock or SandboxClock(),
+        dialect=dialect,
     )
-    openapi_doc = build_openapi(OPERATIONS)
+    openapi_doc = build_openapi(operations)
 
     async def openapi(request: Request) -> Response:
         return json_response(openapi_doc)
 
-    routes = [Route(op.path, _endpoint(op, state), methods=[op.method]) for op in OPERATIONS]
+    routes = [Route(op.path, _endpoint(op, state), methods=[op.method]) for op in operations]
     routes.append(Route("/openapi.json", openapi, methods=["GET"]))
     routes += console_routes(store)
+    name_of = operation_names(operations)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -130,8 +148,8 @@ def create_app(
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error},
         middleware=[
-            Middleware(StatsMiddleware, stats=state.stats),
-            Middleware(SecretEchoMiddleware, injector=injector, store=store),
+            Middleware(StatsMiddleware, stats=state.stats, name_of=name_of),
+            Middleware(SecretEchoMiddleware, injector=injector, store=store, name_of=name_of),
             Middleware(FaultMiddleware, injector=injector),
         ],
     )

@@ -14,7 +14,7 @@ tested for leaks. Null fields stay null. A 401 (empty body) has nothing to echo 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -57,11 +57,6 @@ def echo_into(value: Any, schema: Mapping[str, Any], echo: str) -> Any:
     return value
 
 
-def _operation(path: str) -> str:
-    parts = path.split("/")  # /api/LynnService/<operation>/...
-    return parts[3] if len(parts) > 3 else ""
-
-
 def _bearer(scope: Scope) -> str | None:
     for name, value in scope.get("headers", []):
         if name.lower() == b"authorization":
@@ -76,13 +71,16 @@ class SecretEchoMiddleware:
     Installed outside the fault middleware, so injected error answers are echoed into too.
     """
 
-    def __init__(self, app: ASGIApp, injector: FaultInjector, store: Store) -> None:
+    def __init__(
+        self, app: ASGIApp, injector: FaultInjector, store: Store, name_of: Callable[[str], str]
+    ) -> None:
         self.app = app
+        self.name_of = name_of  # path -> operation name (routes.operation_names)
         self.injector = injector
         self.store = store
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        operation = _operation(scope["path"]) if scope["type"] == "http" else ""
+        operation = self.name_of(scope["path"]) if scope["type"] == "http" else ""
         if (
             not self.injector.faults.echo_secrets
             or not scope["path"].startswith("/api/")

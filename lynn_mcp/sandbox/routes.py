@@ -4,10 +4,12 @@ Starlette routes and ``/openapi.json`` are both built from it, so they cannot dr
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lynn_mcp.sandbox import api_auth, api_campaigns, api_contacts, api_data, api_dnd, sandbox_api
+from lynn_mcp.sandbox.dialect import Dialect
 from lynn_mcp.sandbox.schemas import array, ref
 from lynn_mcp.sandbox.web import Handler
 
@@ -288,3 +290,44 @@ OPERATIONS: tuple[Operation, ...] = (
         "SandboxHealth", "GET", "/sandbox/health", "Liveness", sandbox_api.health, response=ref("Health")
     ),
 )
+
+CONTRACT_ROUTES: Mapping[str, tuple[str, str]] = {
+    op.name: (op.method, op.path) for op in OPERATIONS if op.path.startswith(f"{SERVICE}/")
+}
+"""Each Lynn operation's verb and path as the contract has them: what a dialect may move."""
+
+
+def in_dialect(dialect: Dialect) -> tuple[Operation, ...]:
+    """The route table with the operations the dialect moves at their new verb and path."""
+    return tuple(
+        replace(op, method=dialect.operations[op.name][0], path=dialect.operations[op.name][1])
+        if op.name in dialect.operations and op.path.startswith(f"{SERVICE}/")
+        else op
+        for op in OPERATIONS
+    )
+
+
+def operation_name(path: str) -> str:
+    """The operation a contract path calls: /api/LynnService/<operation>/..."""
+    parts = path.split("/")
+    return parts[3] if len(parts) > 3 and parts[3] else "unknown"
+
+
+def _path_pattern(template: str) -> re.Pattern[str]:
+    return re.compile("/".join("[^/]+" if p.startswith("{") else re.escape(p) for p in template.split("/")))
+
+
+def operation_names(operations: tuple[Operation, ...]) -> Callable[[str], str]:
+    """`operation_name`, which also knows the paths a dialect moved operations to."""
+    moved = [
+        (_path_pattern(op.path), op.name)
+        for op in operations
+        if op.name in CONTRACT_ROUTES and op.path != CONTRACT_ROUTES[op.name][1]
+    ]
+    if not moved:
+        return operation_name
+
+    def name_of(path: str) -> str:
+        return next((name for regex, name in moved if regex.fullmatch(path)), None) or operation_name(path)
+
+    return name_of

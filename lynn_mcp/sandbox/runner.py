@@ -24,7 +24,9 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from lynn_mcp.sandbox.app import DEFAULT_MAX_BODY, create_app
 from lynn_mcp.sandbox.clock import SandboxClock
+from lynn_mcp.sandbox.dialect import Dialect, describe
 from lynn_mcp.sandbox.faults import TRANSPORT_KEY, Faults
+from lynn_mcp.sandbox.routes import CONTRACT_ROUTES
 from lynn_mcp.sandbox.seed import SEED_ACCESS_TOKEN, SEED_ACCESS_TOKEN_SECRET, SEED_TEMPLATE_ID, SEED_TENANT
 
 
@@ -73,6 +75,8 @@ class SandboxServer:
 
     Its own thread runs its own event loop, so it works from inside a running asyncio loop too.
     Tests move its ``clock`` forward to expire tokens, and ``wait_for_task`` instead of polling.
+    ``dialect`` (a dialect file, or a loaded ``Dialect``) makes it answer as a deployment that
+    differs from the contract; a bad file raises ``DialectError``.
     """
 
     def __init__(
@@ -86,7 +90,10 @@ class SandboxServer:
         max_body_bytes: int = DEFAULT_MAX_BODY,
         faults: Faults | None = None,
         log_level: str = "warning",
+        dialect: Dialect | str | os.PathLike[str] | None = None,
     ) -> None:
+        if dialect is not None and not isinstance(dialect, Dialect):
+            dialect = load_dialect(Path(dialect))
         self._tmpdir = None if db_path is not None else tempfile.mkdtemp(prefix="lynn-sandbox-")
         self.db_path = (
             str(db_path) if db_path is not None else str(Path(str(self._tmpdir)) / "sandbox.sqlite3")
@@ -96,7 +103,7 @@ class SandboxServer:
         self.base_url = ""
         self._options: dict[str, Any] = {
             "task_delay_ms": task_delay_ms, "token_ttl_s": token_ttl_s, "max_body_bytes": max_body_bytes,
-            "faults": faults,
+            "faults": faults, "dialect": dialect,
         }  # fmt: skip
         self._log_level = log_level
         self.clock = SandboxClock()
@@ -159,6 +166,11 @@ class SandboxServer:
         self.stop()
 
 
+def load_dialect(path: Path) -> Dialect:
+    """A dialect file read and checked against the contract's routes (DialectError if unusable)."""
+    return Dialect.load(path, CONTRACT_ROUTES)
+
+
 def default_db_path() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "lynn-mcp" / "sandbox.sqlite3"
@@ -178,6 +190,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-ms", type=int, default=0, help="added latency per /api/ call")
     p.add_argument("--drop-rate", type=float, default=0.0, help="fraction of /api/ connections dropped")
     p.add_argument("--rate-limit", type=int, default=None, help="max /api/ calls per second (429 above)")
+    p.add_argument(
+        "--dialect",
+        type=Path,
+        default=None,
+        help="TOML dialect file: answer with its verbs, paths, field and value names (see the contract)",
+    )
     return p
 
 
@@ -188,12 +206,14 @@ def main(argv: list[str] | None = None) -> int:
             "errorRate": args.error_rate, "latencyMs": args.latency_ms, "dropRate": args.drop_rate,
             "rateLimitPerSecond": args.rate_limit,
         })  # fmt: skip
+        dialect = None if args.dialect is None else load_dialect(args.dialect)
     except Exception as exc:
         sys.stderr.write(f"lynn-mcp sandbox: {exc}\n")
         return 2
     server = SandboxServer(
         args.db or default_db_path(), host=args.host, port=args.port, task_delay_ms=args.task_delay_ms,
         token_ttl_s=args.token_ttl_s, max_body_bytes=args.max_body_bytes, faults=faults, log_level="info",
+        dialect=dialect,
     )  # fmt: skip
     try:
         server.start()
@@ -216,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         f"  templateId        {SEED_TEMPLATE_ID}\n"
         f"  OpenAPI           {server.base_url}/openapi.json\n"
         f"  console           {server.base_url}/  (read-only: campaigns, records, tasks, blacklist)\n"
-        "Press Ctrl-C to stop.\n"
+        + (f"  dialect           {args.dialect}: {describe(dialect)}\n" if dialect is not None else "")
+        + "Press Ctrl-C to stop.\n"
     )
     sys.stdout.flush()
     try:

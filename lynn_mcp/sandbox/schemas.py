@@ -46,14 +46,6 @@ _CONTACT_FIELDS = {
     "identifier": _STR,
     "correlationIds": {"type": "array", "items": _STR, "maxItems": 3},
 }
-_RECORD_RESULT = obj(
-    {
-        "row": {"type": "integer", "minimum": 1},
-        "Status": {"type": "string", "enum": ["200", "400", "403", "409"]},
-        "message": _NSTR,
-    },
-    ("row", "Status"),
-)
 
 COMPONENTS: dict[str, dict[str, Any]] = {
     "Error": obj({"message": _STR}, ("message",)),
@@ -99,19 +91,13 @@ COMPONENTS: dict[str, dict[str, Any]] = {
     "ManageDnd": obj(
         {
             "campaignId": _UUID,
-            "contacts": array(
-                obj(
-                    {
-                        "identifier": _STR,
-                        "name": _STR,
-                        "channel": _CHANNEL,
-                        "doNotDisturb": {"type": "boolean"},
-                    },
-                    ("identifier", "doNotDisturb"),
-                )
-            ),
+            "contacts": array(ref("DndContact")),
         },
         ("campaignId", "contacts"),
+    ),
+    "DndContact": obj(
+        {"identifier": _STR, "name": _STR, "channel": _CHANNEL, "doNotDisturb": {"type": "boolean"}},
+        ("identifier", "doNotDisturb"),
     ),
     "CampaignData": obj(
         {
@@ -148,11 +134,21 @@ COMPONENTS: dict[str, dict[str, Any]] = {
             "succeeded": {"type": "integer"},
             "failed": {"type": "integer"},
             "message": _NSTR,
-            "records": array(_RECORD_RESULT),
+            "campaignId": {"type": ["string", "null"], "format": "uuid"},
+            "templateId": {"type": ["string", "null"], "format": "uuid"},
+            "records": array(ref("TaskRecord")),
             "createdAt": _TIME,
             "updatedAt": _TIME,
         },
         ("taskId", "kind", "state", "total", "processed", "succeeded", "failed", "records"),
+    ),
+    "TaskRecord": obj(
+        {
+            "row": {"type": "integer", "minimum": 1},
+            "Status": {"type": "string", "enum": ["200", "400", "403", "409"]},
+            "message": _NSTR,
+        },
+        ("row", "Status"),
     ),
     "TemplateInput": obj(
         {

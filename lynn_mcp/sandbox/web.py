@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lynn_mcp.sandbox.clock import SandboxClock
+from lynn_mcp.sandbox.dialect import Dialect
 from lynn_mcp.sandbox.errors import ApiError
 from lynn_mcp.sandbox.faults import FaultInjector
 from lynn_mcp.sandbox.store import Store
@@ -55,6 +56,7 @@ class SandboxState:
     clock: SandboxClock = field(default_factory=SandboxClock)
     # Hands a new task's already parsed rows to the worker (see TaskWorker.offer).
     offer_rows: Callable[[str, list[Any]], None] = lambda task_id, rows: None
+    dialect: Dialect = field(default_factory=Dialect)
 
 
 @dataclass
@@ -65,6 +67,8 @@ class Ctx:
     sb: SandboxState
     tenant: int
     raw: bytes = b""
+    body_schema: dict[str, Any] | None = None
+    """The operation's request schema: a dialect's renames are undone by it (see `json`)."""
 
     @property
     def store(self) -> Store:
@@ -79,9 +83,14 @@ class Ctx:
     async def json(self) -> Any:
         raw = self.raw = await self.body()
         try:
-            return json.loads(raw)
+            value = json.loads(raw)
         except (ValueError, RecursionError):
             raise ApiError(400, "request body is not valid JSON") from None
+        if self.sb.dialect.renames and self.body_schema is not None:
+            # Handlers read the contract's names; the raw body (kept to store as is) has others.
+            self.raw = b""
+            return self.sb.dialect.to_contract(self.body_schema, value)
+        return value
 
     async def json_object(self) -> dict[str, Any]:
         value = await self.json()
@@ -136,12 +145,12 @@ def authenticate(request: Request, store: Store, clock: SandboxClock) -> int:
 class StatsMiddleware:
     """Counts every ``/api/`` request by operation name before anything (faults included) runs."""
 
-    def __init__(self, app: ASGIApp, stats: Stats) -> None:
+    def __init__(self, app: ASGIApp, stats: Stats, name_of: Callable[[str], str]) -> None:
         self.app = app
         self.stats = stats
+        self.name_of = name_of  # path -> operation name (routes.operation_names)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/api/"):
-            parts = scope["path"].split("/")
-            self.stats.hit(parts[3] if len(parts) > 3 and parts[3] else "unknown")
+            self.stats.hit(self.name_of(scope["path"]))
         await self.app(scope, receive, send)
