@@ -376,9 +376,10 @@ def test_the_sandbox_command_line_serves_a_dialect(tmp_path: Path) -> None:
     ) as process:
         try:
             assert process.stdout is not None
-            banner = [process.stdout.readline() for _ in range(7)]
+            banner = [process.stdout.readline() for _ in range(8)]
             base_url = banner[0].split()[4]
-            assert "GetCampaigns, AddCampaingData moved; 18 field(s) and 7 value(s) renamed" in banner[6]
+            dialect_line = next(line for line in banner if line.lstrip().startswith("dialect"))
+            assert "GetCampaigns, AddCampaingData moved; 18 field(s) and 7 value(s) renamed" in dialect_line
             login = {"clientId": "sandbox-access-token", "clientSecret": "sandbox-secret", "tenant": 1000}
             answer = httpx2.post(f"{base_url}/api/LynnService/CreateToken", json=login, timeout=10)
             assert set(answer.json()) == {"jwt"}
