@@ -9,13 +9,14 @@ walks one row from a file to Lynn and back):
     signing                       confirmation tokens and sealed resume handles (HMAC)
     redaction/                    the secrets we hold, `redact`, and logging that never prints them
     lynn/                         the Lynn HTTP side: client, models, shapes, operations, dialect,
-                                  retry, untrusted; conformance and contract_check (doctor --contract)
+                                  retry, untrusted, observe; conformance and contract_check
+                                  (doctor --contract)
     bulk/                         rows to Lynn and back: readers/, template, checks, file_access,
                                   sources, blocks, loader, waiter, ledger, results_file, resume,
-                                  report, loads
+                                  report, loads, stopping
     server/                       the MCP face: build, state, schemas, tools/, results, consent,
-                                  audit, tool_errors, argument_check, outbound, toolsets,
-                                  resources, prompts, http
+                                  audit, tool_errors, argument_check, outbound, apps/, toolsets,
+                                  resources, prompts, http, health, telemetry, otel_redaction
     sandbox/                      the Lynn emulator; imports nothing else of lynn_mcp
 """
 

@@ -1,5 +1,9 @@
 """`lynn-mcp`: serve MCP over stdio (default) or HTTP, or run the sandbox, the demo, the doctor.
 
+Serving, telemetry runs when the standard `OTEL_*` variables ask for it (server/telemetry.py) and is
+flushed when serving ends; over HTTP, SIGTERM and SIGINT shut down gracefully within
+`LYNN_SHUTDOWN_GRACE_S` and exit 0 (server/http.py).
+
 Heavy modules (the sandbox, uvicorn, rich) are imported only by the commands that need them, so an
 IDE spawning `lynn-mcp` over stdio pays for the MCP SDK and our tools alone. In stdio mode nothing
 but MCP messages is written to stdout: logs and messages go to stderr.
@@ -104,6 +108,7 @@ def serve(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     from lynn_mcp.errors import ConfigError
     from lynn_mcp.redaction import install_redaction, register_secret
     from lynn_mcp.server import build_server
+    from lynn_mcp.server.telemetry import start_telemetry
 
     settings = load_settings(overrides)
     install_redaction(settings.log_level)
@@ -115,12 +120,17 @@ def serve(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         server = build_server(settings, served_over="http" if args.http else "stdio")
     except ConfigError as exc:
         return _fail(exc.for_agent())
-    if not args.http:
-        server.run("stdio")
-        return 0
-    from lynn_mcp.server.http import run_http
+    telemetry = start_telemetry(server)  # None, importing nothing, unless OTEL_* variables ask for it
+    try:
+        if not args.http:
+            server.run("stdio")
+            return 0
+        from lynn_mcp.server.http import run_http
 
-    return run_http(server, settings, host=args.host, port=args.port)
+        return run_http(server, settings, host=args.host, port=args.port)
+    finally:
+        if telemetry is not None:
+            telemetry.shutdown()  # what is still buffered is exported before the process ends
 
 
 def run_subcommand(name: str, argv: list[str]) -> int:

@@ -30,6 +30,8 @@ DEFAULT_MAX_FILE_MB = 200
 BYTES_PER_MB = 1_000_000
 DEFAULT_MAX_FILE_BYTES = DEFAULT_MAX_FILE_MB * BYTES_PER_MB
 
+DEFAULT_SHUTDOWN_GRACE_S = 30
+
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
@@ -92,6 +94,10 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(default=DEFAULT_MAX_IN_FLIGHT, ge=1, le=16)
     max_pending_tasks: int = Field(default=DEFAULT_MAX_PENDING_TASKS, ge=1, le=64)
     max_file_mb: int = Field(default=DEFAULT_MAX_FILE_MB, ge=1, le=10_000)
+
+    shutdown_grace_s: int = Field(default=DEFAULT_SHUTDOWN_GRACE_S, ge=0, le=3600)
+    """On SIGTERM/SIGINT over HTTP: how long calls in flight may take to finish (bulk loads stop a
+    little earlier and answer with their report and resume handle; see server/http.py)."""
 
     @property
     def max_file_bytes(self) -> int:

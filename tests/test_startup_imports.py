@@ -23,6 +23,8 @@ HEAVY = (
     "sqlite3",
     "lynn_mcp.bulk.loader",
     "lynn_mcp.bulk.readers",
+    "opentelemetry.sdk",  # telemetry loads the SDK and its exporter only when OTEL_* ask for them
+    "opentelemetry.exporter",
 )
 SDK_OWN = ("uvicorn", "starlette")  # the SDK imports these itself; we must add none of theirs
 

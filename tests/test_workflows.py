@@ -397,6 +397,8 @@ class HeldTasks:
     """A ChunkApi whose tasks finish only when the test releases them; it records concurrent POSTs
     and which tasks were polled."""
 
+    operation = "AddCampaingData"
+
     def __init__(self) -> None:
         self.posting = 0
         self.most_posting = 0

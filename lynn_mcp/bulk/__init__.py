@@ -14,4 +14,5 @@ Never imports `mcp` or `lynn_mcp.server`: progress goes out through a callback.
 - `resume`: signed, self-contained resume handles.
 - `report`: the shared `LoadReport` result and its tally.
 - `loads`: the three operations wired up: campaign data, DnD, .cpg upload.
+- `stopping`: the deadline that ends running loads early (the server shutting down), as a timeout.
 """

@@ -14,12 +14,14 @@ Sending one chunk (at most `max_attempts` POSTs, waiting as `chunk_retry` says b
 - any other refusal (400, 401, 403, 404): the load stops; nothing more is sent.
 
 Once anything may have reached Lynn, every way a load ends is a report (never a bare error): a
-refusal, a file that changed or could not be read further, a timeout, a cancellation. Rows never
-sent are `unprocessed` and the report carries a resume handle. A file that changes while it is read
-stops the load before the next chunk is sent (its size, times and inode are compared per chunk), and
-rows never read are reported as `unread`. If the first chunk settled in a call has every row
-rejected by Lynn for one and the same reason (a header the template does not have, typically), the
-load stops there instead of sending the rest.
+refusal, a file that changed or could not be read further, a timeout, a stop (`LoadOptions.stop`:
+the server shutting down; see stopping.py), a cancellation. Rows never sent are `unprocessed` and
+the report carries a resume handle. A stop is honoured as the timeout is: its deadline, when
+earlier, becomes the load's and that of the chunks already in flight. A file that changes while it
+is read stops the load before the next chunk is sent (its size, times and inode are compared per
+chunk), and rows never read are reported as `unread`. If the first chunk settled in a call has
+every row rejected by Lynn for one and the same reason (a header the template does not have,
+typically), the load stops there instead of sending the rest.
 
 Two bounds, because a POST and a task are different costs:
 - `max_in_flight` chunks are being POSTed at once; each holds its rows for a possible re-send.
@@ -58,9 +60,10 @@ from lynn_mcp.bulk.blocks import BlockReader, Pause
 from lynn_mcp.bulk.checks import CheckedRow
 from lynn_mcp.bulk.file_access import USER_FILES, FileAccess
 from lynn_mcp.bulk.ledger import Ledger, uniform_rejection
-from lynn_mcp.bulk.report import LoadReport, cap_message
+from lynn_mcp.bulk.report import LoadReport, Tally, cap_message
 from lynn_mcp.bulk.resume import ChunkState, ResumeState
 from lynn_mcp.bulk.sources import LoadSource
+from lynn_mcp.bulk.stopping import SHUTDOWN, LoadStop
 from lynn_mcp.bulk.waiter import Sleep, WaitTimedOut, wait_for_task
 from lynn_mcp.config import (
     DEFAULT_CHUNK_SIZE,
@@ -69,6 +72,7 @@ from lynn_mcp.config import (
     DEFAULT_MAX_PENDING_TASKS,
 )
 from lynn_mcp.errors import LynnError, RateLimited, Timeout, UpstreamUnavailable
+from lynn_mcp.lynn import observe
 from lynn_mcp.lynn.models import Task, TaskRef
 from lynn_mcp.lynn.retry import CHUNK_RETRY, TASK_POLL, RetryPolicy
 from lynn_mcp.signing import ConfirmationSigner
@@ -80,6 +84,10 @@ Progress = Callable[[float, float | None, str | None], Awaitable[None]]
 
 class ChunkApi(Protocol):
     """How one kind of bulk operation posts a chunk and reads its task."""
+
+    @property
+    def operation(self) -> str:
+        """The Lynn operation a chunk is POSTed with (telemetry names the load by it)."""
 
     async def post(self, rows: list[dict[str, str]]) -> TaskRef: ...
 
@@ -115,6 +123,8 @@ class LoadOptions:
     could not be checked against the template, so a header Lynn rejects costs one chunk, not many."""
     file_access: FileAccess = USER_FILES
     """Which files may be read (LYNN_FILE_ROOT); the tools pass the server's, this is stdio's default."""
+    stop: LoadStop = SHUTDOWN
+    """A deadline that ends the load early as `timeout_s` would (default: the server's shutdown)."""
 
 
 DEFAULT_OPTIONS: Final = LoadOptions()
@@ -169,17 +179,29 @@ class BulkLoad:
         self._unread_reason: str | None = None  # why rows after those read were never read
         self._last_progress = -1.0
         self._progress_lock = anyio.Lock()
-        self._deadline = 0.0
+        self._timeout_at = 0.0  # when timeout_s passes (time.monotonic())
+        self._deadline = 0.0  # the earlier of that and the stop's deadline
+        self._chunk_scopes: set[anyio.CancelScope] = set()
+        self._watch: observe.LoadWatch = observe.NO_OBSERVER.load("", 0)
 
     # -- public ---------------------------------------------------------------------------------
 
     async def run(self) -> LoadReport:
-        with _long_lived_objects_frozen():
-            return await self._run()
+        operation = "dry_run" if self.api is None or self.options.dry_run else self.api.operation
+        stop_listening = self.options.stop.listen(self._stop_asked)
+        with _long_lived_objects_frozen(), observe.current().load(operation, self.source.total) as watch:
+            self._watch = watch
+            try:
+                return await self._run()
+            finally:
+                stop_listening()
+                if self.report is not None:
+                    watch.finished(self.report.state, _outcomes(self.report), self._this_run(self.report))
 
     async def _run(self) -> LoadReport:
         started = time.monotonic()
-        self._deadline = started + self.options.timeout_s
+        self._timeout_at = self._deadline = started + self.options.timeout_s
+        self._stop_asked()
         if not self.options.dry_run:
             self.ledger.open_results(self.source.path, self.options.results_path)
         blocks = self._reader.blocks()
@@ -231,7 +253,8 @@ class BulkLoad:
         report = self._finish(blocks, started)
         if self._fatal is not None and not isinstance(self._fatal, _GaveUp) and not self._reached_lynn:
             raise self._fatal  # refused outright, nothing sent (unknown template...): a plain error
-        if self.describe_campaign is not None and report.campaign_id is not None:
+        # Stopping (the server shuts down): no time for a lookup that only names the campaign.
+        if self.describe_campaign is not None and report.campaign_id is not None and not self._stopping:
             report = self.report = await self._with_campaign_named(report, self.describe_campaign)
         await self._emit_progress()
         return report
@@ -254,8 +277,36 @@ class BulkLoad:
         if self.options.dry_run:
             return True
         if self._stop_reason is None and time.monotonic() >= self._deadline:
-            self._stop_reason = f"timeout_s ({self.options.timeout_s:g} s) passed"
+            self._stop_reason = self._deadline_reason()
         return self._stop_reason is not None
+
+    @property
+    def _stopping(self) -> bool:
+        return self.options.stop.deadline is not None
+
+    def _stop_asked(self) -> None:
+        """The stop's deadline, if earlier, becomes the load's and that of every chunk in flight."""
+        stop_at = self.options.stop.deadline
+        if stop_at is None or stop_at >= self._deadline:
+            return
+        self._deadline = stop_at
+        cut_at = anyio.current_time() + (stop_at - time.monotonic())  # the scopes' clock
+        for scope in self._chunk_scopes:
+            scope.deadline = min(scope.deadline, cut_at)
+
+    def _deadline_reason(self) -> str:
+        if self._deadline < self._timeout_at:
+            return self.options.stop.reason
+        return f"timeout_s ({self.options.timeout_s:g} s) passed"
+
+    def _this_run(self, report: LoadReport) -> dict[str, int]:
+        """The report's rows by outcome, less those earlier runs of a resumed load settled."""
+        previous = self.previous
+        rows = _outcomes(report)
+        rows["accepted"] -= previous.earlier_accepted
+        rows["already_in_campaign"] -= previous.earlier_already_in_campaign
+        rows["rejected"] -= sum(previous.earlier_rejected.values())
+        return rows
 
     # -- sending --------------------------------------------------------------------------------
 
@@ -267,9 +318,11 @@ class BulkLoad:
         api = self.api
         assert api is not None
         block.uncertain = self.previous.state(block.index) is ChunkState.UNKNOWN
+        # Registered, so that a stop asked for later moves this chunk's deadline too.
+        scope = anyio.move_on_after(max(0.0, self._deadline - time.monotonic()))
+        self._chunk_scopes.add(scope)
         try:
-            remaining = max(0.0, self._deadline - time.monotonic())
-            with anyio.move_on_after(remaining):
+            with scope:
                 task_id, resent = await self._send(block, slots)
                 if poll_after is not None:
                     await poll_after.wait()
@@ -282,13 +335,14 @@ class BulkLoad:
                 )
                 self._settle_from_task(block, task, resent)
             if not block.settled and self._stop_reason is None:
-                self._stop_reason = f"timeout_s ({self.options.timeout_s:g} s) passed"
+                self._stop_reason = self._deadline_reason()
         except WaitTimedOut:
-            self._stop_reason = self._stop_reason or f"timeout_s ({self.options.timeout_s:g} s) passed"
+            self._stop_reason = self._stop_reason or self._deadline_reason()
         except LynnError as exc:
             self._fatal = self._fatal or exc
             self._stop_reason = self._stop_reason or exc.for_agent()
         finally:
+            self._chunk_scopes.discard(scope)
             slots.release()
             if not block.settled:
                 self.ledger.settle_unsent(block)
@@ -328,6 +382,8 @@ class BulkLoad:
             slots.release_posting()
             self.sent_rows += len(payload)
             self.tally.task_ids.append(ref.task_id)
+            assert block.index is not None
+            self._watch.chunk_sent(block.index, len(payload), attempt)
             await self._emit_progress()
             return ref.task_id, resent
 
@@ -338,7 +394,11 @@ class BulkLoad:
         one reason: the rest of the file would meet the same fate (typically a header that is not the
         template's columns)."""
         first = self.ledger.settled_chunks == 0
+        before = _tally_outcomes(self.tally)
         self.ledger.settle_task(block, task, resent)
+        after = _tally_outcomes(self.tally)
+        assert block.index is not None
+        self._watch.chunk_settled(block.index, {key: after[key] - before[key] for key in after})
         if first and (reason := uniform_rejection(task.records, len(block.rows))) is not None:
             self._stop_reason = self._stop_reason or reason
             self._stop_hint = (
@@ -398,6 +458,24 @@ class BulkLoad:
             await self.progress(
                 settled, float(total), f"sent {self.sent_rows}, confirmed {int(settled)} of {total} rows"
             )
+
+
+def _outcomes(report: LoadReport) -> dict[str, int]:
+    return {
+        "accepted": report.accepted,
+        "already_in_campaign": report.already_in_campaign,
+        "rejected": report.rejected,
+        "unprocessed": report.unprocessed,
+    }
+
+
+def _tally_outcomes(tally: Tally) -> dict[str, int]:
+    return {
+        "accepted": tally.accepted,
+        "already_in_campaign": tally.already_in_campaign,
+        "rejected": tally.rejected,
+        "unprocessed": tally.unprocessed,
+    }
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import ClassVar, Final
 
 import anyio.to_thread
 
@@ -47,6 +47,7 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class CampaignDataApi:
+    operation: ClassVar[str] = "AddCampaingData"
     client: LynnClient
     template_id: str
     campaign_id: str | None
@@ -60,6 +61,7 @@ class CampaignDataApi:
 
 @dataclass(frozen=True, slots=True)
 class DndApi:
+    operation: ClassVar[str] = "ManageDnDByCampaign"
     client: LynnClient
     campaign_id: str
 

@@ -38,6 +38,7 @@ from lynn_mcp.errors import (
     UpstreamUnavailable,
     error_for_status,
 )
+from lynn_mcp.lynn import observe
 from lynn_mcp.lynn.models import (
     Campaign,
     CampaignFields,
@@ -246,15 +247,18 @@ class LynnClient:
             attempt += 1
             started = time.perf_counter()
             opened = files() if files is not None else None
+            watch = observe.current().request(operation, method, attempt)
             try:
                 response = await self._http.request(
                     method, path, content=content, data=data, files=opened, headers=headers or None
                 )
             except httpx2.TransportError as exc:
+                watch.failed(type(exc).__name__)
                 never_sent = isinstance(exc, _NEVER_SENT)
                 error = self._transport_error(operation, exc, never_sent=never_sent)
                 retryable, retry_after = retry_any or never_sent, None
             else:
+                watch.answered(response.status_code)
                 elapsed_ms = (time.perf_counter() - started) * 1000
                 logger.debug("lynn %s -> %d in %.1f ms", operation, response.status_code, elapsed_ms)
                 if response.is_success:
@@ -271,6 +275,7 @@ class LynnClient:
                 )
                 retryable = retry_any and response.status_code in RETRY_STATUSES
             finally:
+                watch.end()
                 _close_files(opened)
             wait = self._retry.wait_before_retry(attempt, retry_after) if retryable else None
             if wait is None or attempt >= max_attempts:

@@ -48,6 +48,9 @@ INSTRUCTIONS = (
 class LynnServer(MCPServer[AppState]):
     """MCPServer whose tools/list is sorted by name, so the listing (and clients' caches) never drift."""
 
+    app_state: AppState | None = None
+    """What the lifespan holds while the server runs (the HTTP readiness probe uses its client)."""
+
     async def list_tools(self) -> list[MCPTool]:
         return sorted(await super().list_tools(), key=lambda tool: tool.name)
 
@@ -72,9 +75,15 @@ def build_server(
     file_access = FileAccess.of(settings, served_over)
 
     @asynccontextmanager
-    async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
+    async def lifespan(running: MCPServer[AppState]) -> AsyncIterator[AppState]:
         async with LynnClient(settings, operations=table, transport=transport) as client:
-            yield AppState(client=client, signer=signer, settings=settings, file_access=file_access)
+            state = AppState(client=client, signer=signer, settings=settings, file_access=file_access)
+            assert isinstance(running, LynnServer)
+            running.app_state = state
+            try:
+                yield state
+            finally:
+                running.app_state = None
 
     disabled: dict[str, str] = {}
     audit = AuditTrail(settings.audit_log)

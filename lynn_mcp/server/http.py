@@ -1,4 +1,5 @@
-"""The streamable-HTTP face of the server: stateless, Host/Origin-checked, optionally bearer-protected.
+"""The streamable-HTTP face of the server: stateless, Host/Origin-checked, optionally bearer-protected,
+with health endpoints for load balancers and a graceful shutdown.
 
 Stateless so that N replicas behind any load balancer behave as one (nothing a later call needs is
 kept in memory; confirmation tokens and the elicitation round trip are sealed with keys derived from
@@ -11,28 +12,57 @@ Lynn client has its own credentials and headers). Layers, outermost first:
 3. `CaseInsensitiveHost`: Host and Origin lower-cased (names are case-insensitive; the SDK's
    allowlist compares exact strings, so `LOCALHOST:8000` was refused as a foreign host).
 4. The SDK's transport: Host allowlist (421), Origin allowlist (403), body cap (413), JSON only.
+
+Health, without auth and without anything sensitive in the answer: `GET /healthz` (the process
+serves; `/health` is the same) and `GET /readyz` (Lynn answers and a token is held or obtainable,
+checked at most once per few seconds: see health.py), 200 or 503.
+
+Shutdown (`GracefulServer`): on SIGTERM or SIGINT the listening socket closes (new connections are
+refused; idle ones are closed), calls in flight get `LYNN_SHUTDOWN_GRACE_S` to finish, and bulk
+loads still running `REPORT_TIME_S` before that ends stop as their own timeout would stop them,
+answering with their report and resume handle (bulk/stopping.py). Then the process exits 0. What is
+still running when the grace period ends is cancelled; a second SIGINT cancels at once.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import signal
+import socket
 import sys
-from typing import Any
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Final
 
-from mcp.server.mcpserver import MCPServer
+import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from lynn_mcp.bulk.stopping import SHUTDOWN
 from lynn_mcp.config import Settings, is_loopback_host, split_names
+from lynn_mcp.errors import UpstreamUnavailable
+from lynn_mcp.server.build import LynnServer
+from lynn_mcp.server.health import STARTING, Readiness
 
 MAX_BODY_BYTES = 1024 * 1024
+STARTUP_FAILURE = 3
+"""Exit code when the server could not start (the port is taken...), as `uvicorn.run` exits."""
 # What a browser MCP client sends and reads (streamable HTTP); only used with LYNN_ALLOWED_ORIGINS.
 CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "Accept", "Mcp-Session-Id", "Mcp-Protocol-Version")
 CORS_EXPOSED_HEADERS = ("Mcp-Session-Id",)
+UNAUTHENTICATED_PATHS = frozenset({"/health", "/healthz", "/readyz"})
+"""Load balancers probe these without credentials; they answer nothing sensitive."""
+READY_PROBE_OPERATION: Final = "GetCampaigns"
+"""The read that proves Lynn answers our token (see health.py)."""
+REPORT_TIME_S: Final = 2.0
+"""Of the shutdown grace period, the time kept for cut bulk loads to build and send their reports:
+loads stop this long before it ends (halfway through a grace period shorter than twice this)."""
+SHUTTING_DOWN: Final = "the server is shutting down"
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +75,7 @@ class BearerGuard:
         self._expected = f"bearer {token}".encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope.get("path") != "/health":
+        if scope["type"] == "http" and scope.get("path") not in UNAUTHENTICATED_PATHS:
             given = dict(scope.get("headers") or []).get(b"authorization", b"")
             scheme, _, credential = given.partition(b" ")
             if not hmac.compare_digest(scheme.lower() + b" " + credential.strip(), self._expected):
@@ -85,13 +115,29 @@ def security_for(settings: Settings, host: str, port: int) -> TransportSecurityS
     )
 
 
-def build_http_app(server: MCPServer[Any], settings: Settings, *, host: str, port: int) -> ASGIApp:
-    """The ASGI app: `/mcp` (MCP, stateless, JSON responses) and `/health`."""
+def build_http_app(server: LynnServer, settings: Settings, *, host: str, port: int) -> ASGIApp:
+    """The ASGI app: `/mcp` (MCP, stateless, JSON responses), `/healthz` (and `/health`), `/readyz`."""
 
-    # The SDK's custom_route decorator is untyped; the route itself is a plain Starlette endpoint.
-    @server.custom_route("/health", methods=["GET"])  # type: ignore[untyped-decorator]
-    async def health(_: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+    async def ask_lynn() -> object:
+        state = server.app_state
+        if state is None:  # the lifespan ended between the check below and this probe
+            raise UpstreamUnavailable(SHUTTING_DOWN)
+        return await state.client.call(READY_PROBE_OPERATION, retry=False)
+
+    readiness = Readiness(ask_lynn)
+    no_store = {"Cache-Control": "no-store"}
+
+    async def alive(_: Request) -> Response:
+        return JSONResponse({"status": "ok"}, headers=no_store)
+
+    async def ready(_: Request) -> Response:
+        verdict = STARTING if server.app_state is None else await readiness.check()
+        return JSONResponse(verdict.as_json(), status_code=200 if verdict.ready else 503, headers=no_store)
+
+    # The SDK's custom_route decorator is untyped; the routes are plain Starlette endpoints.
+    for path in ("/healthz", "/health"):
+        server.custom_route(path, methods=["GET"])(alive)
+    server.custom_route("/readyz", methods=["GET"])(ready)
 
     app: ASGIApp = server.streamable_http_app(
         streamable_http_path="/mcp",
@@ -117,8 +163,42 @@ def build_http_app(server: MCPServer[Any], settings: Settings, *, host: str, por
     return app
 
 
-def run_http(server: MCPServer[Any], settings: Settings, *, host: str, port: int) -> int:
-    """Serve until interrupted. Refuses a non-loopback bind without LYNN_HTTP_TOKEN."""
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server with lynn-mcp's shutdown (see the module docstring): bulk loads are told to
+    stop in time to answer, and a signal that stopped the server cleanly ends the process with 0."""
+
+    def __init__(self, config: uvicorn.Config, *, grace_s: int) -> None:
+        super().__init__(config)
+        self.grace_s = grace_s
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn's own raises the signal again once the server has stopped, so a clean shutdown
+        # would still end the process by SIGTERM (exit 143) or KeyboardInterrupt.
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        loads_s = self.grace_s - min(REPORT_TIME_S, self.grace_s / 2)
+        SHUTDOWN.stop_in(loads_s, SHUTTING_DOWN)
+        logger.info(
+            "shutting down: calls in flight have %g s to finish, bulk loads stop after %g s with a report",
+            self.grace_s,
+            loads_s,
+        )
+        await super().shutdown(sockets)
+
+
+def run_http(server: LynnServer, settings: Settings, *, host: str, port: int) -> int:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully (exit code 0). Refuses a non-loopback
+    bind without LYNN_HTTP_TOKEN; 3 when the server could not start (uvicorn's code)."""
     if not is_loopback_host(host) and settings.http_token is None:
         print(
             f"lynn-mcp: refusing to serve on {host} without LYNN_HTTP_TOKEN: anyone who can reach the port "
@@ -137,9 +217,16 @@ def run_http(server: MCPServer[Any], settings: Settings, *, host: str, port: int
             "LYNN_FILE_ROOT is not set: the file tools refuse file_path over HTTP (inline rows work). "
             "Set it to the directory that holds the files remote clients may load."
         )
-    import uvicorn
-
     app = build_http_app(server, settings, host=host, port=port)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
+    )
+    uvicorn_server = GracefulServer(config, grace_s=settings.shutdown_grace_s)
     print(f"lynn-mcp: serving MCP at http://{host}:{port}/mcp", file=sys.stderr)
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
-    return 0
+    uvicorn_server.run()
+    return 0 if uvicorn_server.started else STARTUP_FAILURE
