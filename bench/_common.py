@@ -23,25 +23,35 @@ import httpx2
 
 ROOT = Path(__file__).resolve().parent.parent
 
+
 # What an IDE sends a freshly spawned stdio server before it can use it: the 2025-11-25 handshake,
 # then tools/list. Newline-delimited JSON-RPC, ready to write to the server's stdin.
-STDIO_HANDSHAKE_AND_LIST = b"".join(
-    json.dumps(message).encode() + b"\n"
-    for message in (
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-11-25",
-                "capabilities": {},
-                "clientInfo": {"name": "lynn-mcp-bench", "version": "0"},
+def stdio_handshake_and_list(capabilities: dict[str, object] | None = None) -> bytes:
+    """The handshake and tools/list; `capabilities` are the client's (an apps host adds its extension)."""
+    return b"".join(
+        json.dumps(message).encode() + b"\n"
+        for message in (
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "initialize",
+                "params": {
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": capabilities or {},
+                    "clientInfo": {"name": "lynn-mcp-bench", "version": "0"},
+                },
             },
-        },
-        {"jsonrpc": "2.0", "method": "notifications/initialized"},
-        {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+            {"jsonrpc": "2.0", "method": "notifications/initialized"},
+            {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        )
     )
-)
+
+
+STDIO_HANDSHAKE_AND_LIST = stdio_handshake_and_list()
+# A host that renders MCP Apps (Claude, ChatGPT, VS Code...): it is shown the tools' links to views.
+APPS_HOST_CAPABILITIES: dict[str, object] = {
+    "extensions": {"io.modelcontextprotocol/ui": {"mimeTypes": ["text/html;profile=mcp-app"]}}
+}
 
 
 @dataclass

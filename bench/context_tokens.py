@@ -21,7 +21,14 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import STDIO_HANDSHAKE_AND_LIST, Figure, clean_env, print_table, write_figures
+from bench._common import (
+    APPS_HOST_CAPABILITIES,
+    Figure,
+    clean_env,
+    print_table,
+    stdio_handshake_and_list,
+    write_figures,
+)
 
 BENCH = Path(__file__).resolve().parent
 TOKENIZER = "gpt-tokenizer@4.0.0"
@@ -46,12 +53,13 @@ def ensure_tokenizer() -> None:
     )  # fmt: skip
 
 
-def tools_list_wire() -> tuple[str, list[str]]:
-    """The tools/list result as sent on the wire, and each tool's own JSON in it."""
+def tools_list_wire(*, apps_host: bool = False) -> tuple[str, list[str]]:
+    """The tools/list result as sent on the wire, and each tool's own JSON in it; `apps_host`: as a
+    host that renders MCP Apps sees it (with the tools' links to their views)."""
     with tempfile.TemporaryDirectory() as cwd:  # no developer .env file is read
         done = subprocess.run(  # this interpreter on our own entry point
             [sys.executable, "-m", "lynn_mcp"],
-            input=STDIO_HANDSHAKE_AND_LIST,
+            input=stdio_handshake_and_list(APPS_HOST_CAPABILITIES if apps_host else None),
             capture_output=True,
             cwd=cwd,
             env=clean_env(),
@@ -94,19 +102,24 @@ def main() -> None:
     parser.add_argument("--markdown", action="store_true", help="print the per-tool table as Markdown")
     args = parser.parse_args()
     total_text, tool_texts = tools_list_wire()
+    apps_total_text, _ = tools_list_wire(apps_host=True)
     names = [json.loads(text)["name"] for text in tool_texts]
-    counts = count({"__total__": total_text, **dict(zip(names, tool_texts, strict=True))})
-    total = counts.pop("__total__")
+    counts = count(
+        {"__total__": total_text, "__apps__": apps_total_text, **dict(zip(names, tool_texts, strict=True))}
+    )
+    total, apps_total = counts.pop("__total__"), counts.pop("__apps__")
     rows = sorted(counts.items(), key=lambda item: -item[1])
     if args.markdown:
         print("| tool | tokens |\n|---|---:|")
         for name, tokens in rows:
             print(f"| `{name}` | {tokens:,} |")
         print(f"| **tools/list total ({len(names)} tools)** | **{total:,}** |")
+        print(f"| **the same, for a host that renders MCP Apps** | **{apps_total:,}** |")
     else:
         print_table(["tool", "tokens"], [[name, f"{tokens:,}"] for name, tokens in rows])
-        print(f"\ntools/list: {total:,} cl100k tokens for {len(names)} tools "
-              f"(goal <= {GOAL_TOKENS:,}; OpenAPI-generated server: {OPENAPI_BASELINE:,})")  # fmt: skip
+        print(f"\ntools/list: {total:,} cl100k tokens for {len(names)} tools, {apps_total:,} for a host "
+              f"that renders MCP Apps (goal <= {GOAL_TOKENS:,} for both; OpenAPI-generated server: "
+              f"{OPENAPI_BASELINE:,})")  # fmt: skip
     write_figures(
         args.json,
         [
@@ -120,9 +133,22 @@ def main() -> None:
                 ratio=total / OPENAPI_BASELINE,
                 goal=f"<= {GOAL_TOKENS:,}",
                 met=total <= GOAL_TOKENS,
-            )
+            ),
+            Figure(
+                bench="context",
+                measure=f"tools/list tokens for an MCP Apps host ({len(names)} tools)",
+                value=apps_total,
+                unit="tokens",
+                baseline="OpenAPI-generated",
+                baseline_value=OPENAPI_BASELINE,
+                ratio=apps_total / OPENAPI_BASELINE,
+                goal=f"<= {GOAL_TOKENS:,}",
+                met=apps_total <= GOAL_TOKENS,
+            ),
         ],
     )
+    if max(total, apps_total) > GOAL_TOKENS:  # .ci/run runs this: a change that blows the budget fails CI
+        raise SystemExit(f"context_tokens: over the {GOAL_TOKENS:,}-token goal")
 
 
 if __name__ == "__main__":

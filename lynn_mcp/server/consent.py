@@ -138,11 +138,9 @@ ConsentRequest: TypeAlias = Elicit[Approval] | Approval
 #: A tool's consent check: takes ``ctx`` and tool arguments by name; None when the call needs no one.
 ConsentCheck: TypeAlias = Callable[..., Awaitable[Ask | None]]
 
-# One short shared description: every tool's schema is paid for in every conversation.
-ConfirmationToken = Annotated[
-    str | None,
-    Field(max_length=256, description="From a confirmation_required error, once the user approved."),
-]
+# No description: the confirmation_required error that hands out a token says how to use it, and
+# every word here is paid in every conversation, six times (once per guarded tool).
+ConfirmationToken = Annotated[str | None, Field(max_length=256)]
 
 _REFUSED: dict[str, str] = {"decline": "declined", "cancel": "cancelled"}
 _NOT_REQUIRED: Granted = Granted(approve=True, via="not_required")
