@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_BASE_URL = "https://premium-production.lynn.cx"
@@ -46,6 +46,22 @@ def is_loopback_host(host: str | None) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def url_problem(url: str, *, origin: bool = False) -> str | None:
+    """Why `url` cannot name a server we trust (Lynn, an authorization server, our own public URL),
+    or None: an http(s) URL with a host, without credentials or fragment (nor a query for an
+    `origin`), and HTTPS unless the host is loopback."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http(s) URL"
+    if origin and (parts.username or parts.password or parts.query or parts.fragment):
+        return "must be a plain origin, without credentials, query or fragment"
+    if parts.username or parts.password or parts.fragment:
+        return "must be a URL without credentials or fragment"
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        return "must use https (plain http is only allowed for a loopback address)"
+    return None
 
 
 def split_names(raw: str | None) -> list[str] | None:
@@ -85,6 +101,15 @@ class Settings(BaseSettings):
     confirm: Literal["auto", "never"] = "auto"
     signing_key: SecretStr | None = None
     http_token: SecretStr | None = None
+    oauth_issuer: str | None = None
+    """OAuth resource-server mode over HTTP (server/oauth/): the authorization server whose access
+    tokens are accepted, exactly as its metadata names itself (`iss`)."""
+    oauth_jwks_url: str | None = None
+    """Where its signing keys are; unset, found through the issuer's metadata."""
+    oauth_audience: str | None = None
+    """The `aud` tokens must carry when the authorization server does not use LYNN_PUBLIC_URL."""
+    public_url: str | None = None
+    """This server's public `/mcp` URL: the protected resource clients sign in for."""
     allowed_origins: str | None = None
     audit_log: Path | None = None
     file_root: Path | None = None
@@ -125,6 +150,46 @@ class Settings(BaseSettings):
             raise ValueError(f"{root} is not an existing directory")
         return root
 
+    @field_validator("oauth_issuer", "oauth_jwks_url", "oauth_audience", "public_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
+    @field_validator("oauth_issuer", "oauth_jwks_url", "public_url")
+    @classmethod
+    def _secure_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            problem = url_problem(value)
+            if problem:
+                raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _one_way_to_sign_in(self) -> Settings:
+        if self.http_token is not None and self.oauth_issuer is not None:
+            raise ValueError(
+                "LYNN_HTTP_TOKEN and LYNN_OAUTH_ISSUER are both set: choose one way for HTTP clients to "
+                "sign in (LYNN_HTTP_TOKEN, one shared bearer, for a single user; LYNN_OAUTH_ISSUER, "
+                "each person through your identity provider, for a team) and unset the other"
+            )
+        if self.oauth_issuer is not None and self.public_url is None:
+            raise ValueError(
+                "LYNN_OAUTH_ISSUER needs LYNN_PUBLIC_URL: this server's public /mcp URL, such as "
+                "https://mcp.example.com/mcp (clients sign in for it and tokens must name it)"
+            )
+        if self.oauth_issuer is None:
+            for name, value in (("JWKS_URL", self.oauth_jwks_url), ("AUDIENCE", self.oauth_audience)):
+                if value is not None:
+                    raise ValueError(f"LYNN_OAUTH_{name} is set without LYNN_OAUTH_ISSUER")
+        return self
+
+    @property
+    def token_audience(self) -> str | None:
+        """The `aud` an OAuth access token must carry: LYNN_OAUTH_AUDIENCE, else LYNN_PUBLIC_URL."""
+        return self.oauth_audience or self.public_url
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
@@ -132,14 +197,8 @@ class Settings(BaseSettings):
 
     def base_url_problem(self) -> str | None:
         """Why the base URL is unusable, or None. HTTPS is required except on loopback."""
-        parts = urlsplit(self.base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            return f"LYNN_BASE_URL must be an http(s) URL such as {DEFAULT_BASE_URL}"
-        if parts.username or parts.password or parts.query or parts.fragment:
-            return "LYNN_BASE_URL must be a plain origin, without credentials, query or fragment"
-        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-            return "LYNN_BASE_URL must use https (plain http is only allowed for a loopback sandbox)"
-        return None
+        problem = url_problem(self.base_url, origin=True)
+        return f"LYNN_BASE_URL {problem}" if problem else None
 
     def missing(self) -> list[str]:
         """Plain-words list of what must be set before Lynn can be called (empty when ready)."""
@@ -190,7 +249,16 @@ class Settings(BaseSettings):
             "LYNN_FILE_ROOT": str(self.file_root)
             if self.file_root
             else "not set (stdio: any file you can read; HTTP: file_path refused)",
+            "HTTP sign-in": self.http_sign_in(),
         }
+
+    def http_sign_in(self) -> str:
+        """How HTTP clients prove who they are, in words (doctor, the start-up log)."""
+        if self.oauth_issuer is not None:
+            return f"OAuth: access tokens from {self.oauth_issuer} for {self.token_audience}"
+        if self.http_token is not None:
+            return "LYNN_HTTP_TOKEN (one shared bearer)"
+        return "none (loopback only)"
 
 
 class InvalidSettings(ValueError):
@@ -203,7 +271,11 @@ def load_settings(overrides: Mapping[str, Any]) -> Settings:
     try:
         return Settings(**{key: value for key, value in overrides.items() if value is not None})
     except ValidationError as exc:
+        # A rule across several variables (a model validator) has no location; its message names them.
         problems = "; ".join(
-            f"LYNN_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors()
+            f"LYNN_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            if err["loc"]
+            else str(err["msg"]).removeprefix("Value error, ")
+            for err in exc.errors()
         )
         raise InvalidSettings(problems) from None

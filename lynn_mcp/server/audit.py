@@ -5,11 +5,14 @@ Written once, centrally, by a server middleware around every ``tools/call`` of a
 arguments, a crash) are recorded too. A line looks like::
 
     {"ts": "2026-01-01T00:00:00Z", "event": "tool_call", "tool": "delete_campaign",
-     "arguments": {"campaign_id": "..."}, "outcome": "ok", "lynn_status": null, "consent": "token"}
+     "arguments": {"campaign_id": "..."}, "outcome": "ok", "lynn_status": null, "consent": "token",
+     "subject": "3f2a...", "client_id": "claude"}
 
 ``outcome`` is ``ok`` or the error code the agent saw; ``lynn_status`` is Lynn's HTTP status when
 Lynn answered a failed call with one; ``consent`` says how a consequential call was approved
-(``elicitation``, ``token``, ``operator``) or refused. Argument strings are redacted (registered
+(``elicitation``, ``token``, ``operator``) or refused. ``subject`` and ``client_id`` say who called
+when OAuth signed the caller in (the access token's ``sub`` and client; nothing else of the token is
+written), null over stdio and behind the static bearer. Argument strings are redacted (registered
 secrets and secret-looking patterns) and capped, a confirmation token shows as ``***``, long lists
 are cut. A 2026-07-28 ``input_required`` round (the human is being asked) is not a call outcome and
 writes no line; the round that carries the answer does.
@@ -29,6 +32,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import anyio
+from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from pydantic import BaseModel
 
@@ -41,6 +45,7 @@ AUDIT_LOGGER_NAME: Final = "lynn_mcp.audit"
 MAX_STRING_CHARS: Final = 200
 MAX_LIST_ITEMS: Final = 20
 MAX_DEPTH: Final = 4
+MAX_NAME_CHARS: Final = 128
 
 logger = logging.getLogger(AUDIT_LOGGER_NAME)
 _OUTCOME_CODE = re.compile(r"^(?:Error executing tool [\w-]+: )?(?P<code>[a-z_]+)\b")
@@ -52,6 +57,22 @@ class _CallNotes:
 
     lynn_status: int | None = None
     consent: str | None = None
+
+
+@dataclass(frozen=True)
+class _Caller:
+    """Who called, as the OAuth access token says (both None without one)."""
+
+    subject: str | None = None
+    client_id: str | None = None
+
+    @classmethod
+    def of_request(cls) -> _Caller:
+        token = get_access_token()
+        if token is None:
+            return cls()
+        subject = token.subject[:MAX_NAME_CHARS] if token.subject else None
+        return cls(subject=subject, client_id=token.client_id[:MAX_NAME_CHARS])
 
 
 # The middleware puts a fresh holder here; code under it (the tool, its resolvers) mutates it, which
@@ -133,12 +154,13 @@ class AuditTrail:
             return await call_next(ctx)
         arguments = params.get("arguments")
         notes = _CallNotes()
+        caller = _Caller.of_request()
         token = _current_notes.set(notes)
         try:
             result = await call_next(ctx)
         except BaseException as exc:
             cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
-            self._emit(str(tool), arguments, "cancelled" if cancelled else "protocol_error", notes)
+            self._emit(str(tool), arguments, "cancelled" if cancelled else "protocol_error", notes, caller)
             raise
         finally:
             _current_notes.reset(token)
@@ -146,10 +168,10 @@ class AuditTrail:
         if isinstance(shape, dict) and shape.get("resultType") == "input_required":
             return result  # the human is being asked; the answering round writes the line
         outcome = _outcome(shape) if isinstance(shape, dict) else "ok"
-        self._emit(str(tool), arguments, outcome, notes)
+        self._emit(str(tool), arguments, outcome, notes, caller)
         return result
 
-    def _emit(self, tool: str, arguments: Any, outcome: str, notes: _CallNotes) -> None:
+    def _emit(self, tool: str, arguments: Any, outcome: str, notes: _CallNotes, caller: _Caller) -> None:
         line = json.dumps(
             {
                 "ts": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -159,6 +181,8 @@ class AuditTrail:
                 "outcome": outcome,
                 "lynn_status": notes.lynn_status,
                 "consent": notes.consent,
+                "subject": caller.subject,
+                "client_id": caller.client_id,
             },
             ensure_ascii=False,
             separators=(",", ":"),

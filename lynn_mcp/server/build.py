@@ -21,6 +21,7 @@ from lynn_mcp.server.apps import ViewsForAppHosts, views_extension
 from lynn_mcp.server.argument_check import UnknownArguments
 from lynn_mcp.server.audit import AuditTrail
 from lynn_mcp.server.consent import request_state_security
+from lynn_mcp.server.oauth.scopes import ScopeGate
 from lynn_mcp.server.outbound import OutboundRedaction
 from lynn_mcp.server.prompts import register_prompts
 from lynn_mcp.server.resources import register_resources
@@ -65,7 +66,8 @@ def build_server(
     """The MCP server for `settings`. Raises ConfigError for bad selections or an invalid override file.
 
     `transport` lets tests run Lynn in-process (httpx2.ASGITransport); production uses the network.
-    `served_over` says who the clients are: over "http" the file tools need LYNN_FILE_ROOT.
+    `served_over` says who the clients are: over "http" the file tools need LYNN_FILE_ROOT, and with
+    LYNN_OAUTH_ISSUER each caller sees and calls only the tools its scopes allow.
     """
     table = operations if operations is not None else load_operations(settings.operations_file)
     try:
@@ -88,6 +90,7 @@ def build_server(
     disabled: dict[str, str] = {}
     audit = AuditTrail(settings.audit_log)
     argument_check = UnknownArguments()
+    scope_gate = ScopeGate(enforced=served_over == "http" and settings.oauth_issuer is not None)
     if settings.log_level != "DEBUG":
         # MCPServer sends INFO logs to stderr, and httpx2 logs every request at INFO (~0.2 ms a
         # call; URLs carry tenant and ids). The client's own DEBUG line per operation says the same.
@@ -99,8 +102,16 @@ def build_server(
         lifespan=lifespan,
         log_level=settings.log_level,
         # Outbound redaction outermost, so nothing added inside it escapes; audit next, so its line
-        # carries the coded error text the agent saw; unknown arguments refused before any tool runs.
-        middleware=[OutboundRedaction(), audit, ToolErrorCodes(disabled), argument_check, ViewsForAppHosts()],
+        # carries the coded error text the agent saw; a call beyond the caller's scopes, then unknown
+        # arguments, refused before any tool runs.
+        middleware=[
+            OutboundRedaction(),
+            audit,
+            ToolErrorCodes(disabled),
+            scope_gate,
+            argument_check,
+            ViewsForAppHosts(),
+        ],
         request_state_security=request_state_security(settings),
         extensions=[views_extension()],
     )
@@ -119,6 +130,7 @@ def build_server(
         server.remove_tool(name)
     disabled.update(selection.disabled)
     audit.watch(info.name for info in infos.values() if not info.read_only)
+    scope_gate.classify({tool.name: tool.annotations for tool in registered.list_tools()})
     for tool in registered.list_tools():
         tool.description = " ".join((tool.description or "").split())
         tool.parameters = compact_schema(tool.parameters)

@@ -13,7 +13,8 @@ applying once that state changes: a token is refused (``state_changed``), and on
 replayed answer meets a re-rendered question whose digest differs, so the SDK asks again.
 docs/security.md states the guarantee per tool.
 
-Precedence, first match wins:
+A caller signed in with OAuth needs the lynn:admin scope for any call that needs consent, checked
+before everything below (server/oauth/scopes.py); then precedence, first match wins:
 
 1. ``LYNN_CONFIRM=never`` (the operator's setting, never a tool argument): consent is assumed and
    nothing is read.
@@ -67,6 +68,7 @@ from lynn_mcp.config import Settings
 from lynn_mcp.errors import ConfirmationInvalid, ConfirmationRequired, Declined
 from lynn_mcp.redaction import redact
 from lynn_mcp.server.audit import note_consent
+from lynn_mcp.server.oauth.scopes import ADMIN, ensure_granted
 from lynn_mcp.server.state import LynnContext, state_of
 from lynn_mcp.server.tool_errors import lynn_errors_as_tool_errors
 from lynn_mcp.signing import CONFIRMATION_TOKEN_ARGUMENT, DEFAULT_TTL_S
@@ -198,6 +200,8 @@ def consent_resolver(check: ConsentCheck) -> Callable[..., Awaitable[ConsentRequ
         ask = await check(ctx, **arguments)
         if ask is None:
             return _NOT_REQUIRED
+        # Before any way of consenting (LYNN_CONFIRM=never included): an OAuth caller needs lynn:admin.
+        ensure_granted(ADMIN, f"this {_called_tool(ctx)} call, which needs a human's approval,")
         bound = arguments if ask.binds is None else ask.binds
         return await _request_consent(ctx, bound, token, ask.subject)
 

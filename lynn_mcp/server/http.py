@@ -3,12 +3,16 @@ with health endpoints for load balancers and a graceful shutdown.
 
 Stateless so that N replicas behind any load balancer behave as one (nothing a later call needs is
 kept in memory; confirmation tokens and the elicitation round trip are sealed with keys derived from
-`LYNN_SIGNING_KEY`, which replicas must share). On a non-loopback address a bearer token
-(`LYNN_HTTP_TOKEN`) is mandatory; it is compared in constant time and never forwarded to Lynn (the
-Lynn client has its own credentials and headers). Layers, outermost first:
+`LYNN_SIGNING_KEY`, which replicas must share). On a non-loopback address clients must sign in,
+one of two ways: a static bearer token (`LYNN_HTTP_TOKEN`, one user; compared in constant time) or
+OAuth (`LYNN_OAUTH_ISSUER`, each person through the team's identity provider; server/oauth/).
+Neither credential is ever forwarded to Lynn (the Lynn client has its own credentials and headers).
+Layers, outermost first:
 
 1. CORS, only when `LYNN_ALLOWED_ORIGINS` lists browser origins; otherwise no CORS header is ever sent.
-2. `BearerGuard` (when `LYNN_HTTP_TOKEN` is set): 401 without the right bearer.
+2. `BearerGuard` (when `LYNN_HTTP_TOKEN` is set): 401 without the right bearer. Or, with
+   `LYNN_OAUTH_ISSUER`, `oauth.resource.ResourceServer`: the Protected Resource Metadata, and 401
+   with the OAuth challenge without an accepted access token.
 3. `CaseInsensitiveHost`: Host and Origin lower-cased (names are case-insensitive; the SDK's
    allowlist compares exact strings, so `LOCALHOST:8000` was refused as a foreign host).
 4. The SDK's transport: Host allowlist (421), Origin allowlist (403), body cap (413), JSON only.
@@ -37,6 +41,7 @@ from contextlib import contextmanager
 from typing import Final
 
 import uvicorn
+from mcp.server.auth.provider import TokenVerifier
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -54,7 +59,7 @@ STARTUP_FAILURE = 3
 """Exit code when the server could not start (the port is taken...), as `uvicorn.run` exits."""
 # What a browser MCP client sends and reads (streamable HTTP); only used with LYNN_ALLOWED_ORIGINS.
 CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "Accept", "Mcp-Session-Id", "Mcp-Protocol-Version")
-CORS_EXPOSED_HEADERS = ("Mcp-Session-Id",)
+CORS_EXPOSED_HEADERS = ("Mcp-Session-Id", "WWW-Authenticate")
 UNAUTHENTICATED_PATHS = frozenset({"/health", "/healthz", "/readyz"})
 """Load balancers probe these without credentials; they answer nothing sensitive."""
 READY_PROBE_OPERATION: Final = "GetCampaigns"
@@ -115,8 +120,17 @@ def security_for(settings: Settings, host: str, port: int) -> TransportSecurityS
     )
 
 
-def build_http_app(server: LynnServer, settings: Settings, *, host: str, port: int) -> ASGIApp:
-    """The ASGI app: `/mcp` (MCP, stateless, JSON responses), `/healthz` (and `/health`), `/readyz`."""
+def build_http_app(
+    server: LynnServer,
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    token_verifier: TokenVerifier | None = None,
+) -> ASGIApp:
+    """The ASGI app: `/mcp` (MCP, stateless, JSON responses), `/healthz` (and `/health`), `/readyz`,
+    and with OAuth the Protected Resource Metadata. `token_verifier` replaces the one the OAuth
+    settings describe (tests use it to hold the clock of the key cache)."""
 
     async def ask_lynn() -> object:
         state = server.app_state
@@ -150,6 +164,16 @@ def build_http_app(server: LynnServer, settings: Settings, *, host: str, port: i
     app = CaseInsensitiveHost(app)
     if settings.http_token is not None:
         app = BearerGuard(app, settings.http_token.get_secret_value())
+    elif settings.oauth_issuer is not None and settings.public_url is not None:
+        from lynn_mcp.server.oauth.resource import ResourceServer, verifier_from
+
+        app = ResourceServer(
+            app,
+            verifier=token_verifier or verifier_from(settings),
+            public_url=settings.public_url,
+            issuer=settings.oauth_issuer,
+            open_paths=UNAUTHENTICATED_PATHS,
+        )
     browser_origins = split_names(settings.allowed_origins)
     if browser_origins:
         # Outside the guard: a browser's preflight carries no Authorization header.
@@ -196,17 +220,26 @@ class GracefulServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+def unprotected_bind(settings: Settings, host: str) -> str | None:
+    """Why serving on `host` is refused (a non-loopback address and no way to sign clients in), or None."""
+    if is_loopback_host(host) or settings.http_token is not None or settings.oauth_issuer is not None:
+        return None
+    return (
+        f"refusing to serve on {host} without LYNN_HTTP_TOKEN or LYNN_OAUTH_ISSUER: anyone who can reach "
+        "the port could use your Lynn credentials. Set LYNN_HTTP_TOKEN to a long random string (clients "
+        "send it as `Authorization: Bearer ...`), or sign people in through your identity provider with "
+        "LYNN_OAUTH_ISSUER and LYNN_PUBLIC_URL (docs/security.md), or bind 127.0.0.1."
+    )
+
+
 def run_http(server: LynnServer, settings: Settings, *, host: str, port: int) -> int:
     """Serve until SIGTERM or SIGINT, then shut down gracefully (exit code 0). Refuses a non-loopback
-    bind without LYNN_HTTP_TOKEN; 3 when the server could not start (uvicorn's code)."""
-    if not is_loopback_host(host) and settings.http_token is None:
-        print(
-            f"lynn-mcp: refusing to serve on {host} without LYNN_HTTP_TOKEN: anyone who can reach the port "
-            "could use your Lynn credentials. Set LYNN_HTTP_TOKEN to a long random string (clients send it "
-            "as `Authorization: Bearer ...`), or bind 127.0.0.1.",
-            file=sys.stderr,
-        )
+    bind without LYNN_HTTP_TOKEN or LYNN_OAUTH_ISSUER; 3 when the server could not start (uvicorn's code)."""
+    refusal = unprotected_bind(settings, host)
+    if refusal is not None:
+        print(f"lynn-mcp: {refusal}", file=sys.stderr)
         return 2
+    logger.info("HTTP sign-in: %s", settings.http_sign_in())
     if settings.signing_key is None:
         logger.warning(
             "LYNN_SIGNING_KEY is not set: confirmation tokens and elicitation answers are honoured only "
