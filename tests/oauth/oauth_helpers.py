@@ -1,10 +1,12 @@
 """A throwaway OAuth authorization server of the tests' own, and lynn-mcp served over HTTP with OAuth.
 
 `AuthorizationServer` runs on loopback with RSA keys made here: RFC 8414 metadata, a JWKS (counting
-its fetches; `rotate()` replaces the signing key and withdraws the old one), and a token endpoint for
-the client-credentials grant (`client_secret_basic` or `_post`; the audience is the RFC 8707
-`resource` the client asks for, as Keycloak's audience mapper or any resource-indicator-aware server
-would put it). `mint()` signs any token directly, for the ones no honest server would issue.
+its fetches; `rotate()` replaces the signing key and withdraws the old one), an authorization
+endpoint whose user approves at once (authorization code with PKCE S256, as a host's connector
+signs a person in), and a token endpoint for that grant and for client credentials
+(`client_secret_basic` or `_post`). The audience of a token is the RFC 8707 `resource` the client
+asked for, as Keycloak's audience mapper or any resource-indicator-aware server would put it.
+`mint()` signs any token directly, for the ones no honest server would issue.
 
 `LynnOverOAuth` serves `build_http_app` in a thread against a sandbox, signed in through it.
 """
@@ -12,6 +14,7 @@ would put it). `mint()` signs any token directly, for the ones no honest server 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 import time
@@ -20,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx2
 import jwt
@@ -28,7 +32,7 @@ from ops.ops_helpers import ServedApp, free_port
 from settings_factory import sandbox_settings
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from lynn_mcp.sandbox import SandboxServer
@@ -64,6 +68,17 @@ class RegisteredClient:
     subject: str
 
 
+@dataclass(frozen=True)
+class Grant:
+    """An authorization code's request: who, for what, and the PKCE challenge to meet."""
+
+    client_id: str
+    redirect_uri: str
+    challenge: str
+    scope: str
+    resource: str
+
+
 @dataclass
 class AuthorizationServer:
     """See the module docstring. Use as a context manager; `issuer` is its URL."""
@@ -73,6 +88,7 @@ class AuthorizationServer:
     clients: dict[str, RegisteredClient] = field(default_factory=dict)
     jwks_fetches: int = 0
     tokens_issued: int = 0
+    codes: dict[str, Grant] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.issuer = f"http://127.0.0.1:{self.port}"
@@ -80,6 +96,7 @@ class AuthorizationServer:
             routes=[
                 Route("/.well-known/oauth-authorization-server", self._metadata),
                 Route("/jwks", self._jwks),
+                Route("/authorize", self._authorize),
                 Route("/token", self._token, methods=["POST"]),
             ]
         )
@@ -147,7 +164,8 @@ class AuthorizationServer:
                 "jwks_uri": f"{self.issuer}/jwks",
                 "scopes_supported": ALL_SCOPES.split(),
                 "response_types_supported": ["code"],
-                "grant_types_supported": ["client_credentials"],
+                "grant_types_supported": ["authorization_code", "client_credentials"],
+                "code_challenge_methods_supported": ["S256"],
                 "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             }
         )
@@ -155,6 +173,33 @@ class AuthorizationServer:
     async def _jwks(self, _: Request) -> Response:
         self.jwks_fetches += 1
         return JSONResponse({"keys": [self.signing.jwk()]})
+
+    async def _authorize(self, request: Request) -> Response:
+        """The user signs in and approves at once: back to the client with a code."""
+        query = request.query_params
+        client = self.clients.get(query.get("client_id", ""))
+        pkce = query.get("code_challenge_method") == "S256"
+        if client is None or query.get("response_type") != "code" or not pkce:
+            return JSONResponse({"error": "invalid_request"}, status_code=400)
+        code = secrets.token_urlsafe(16)
+        self.codes[code] = Grant(
+            client_id=query["client_id"],
+            redirect_uri=query["redirect_uri"],
+            challenge=query["code_challenge"],
+            scope=query.get("scope") or client.scope,
+            resource=query.get("resource", ""),
+        )
+        back = {"code": code, "state": query.get("state", ""), "iss": self.issuer}
+        return RedirectResponse(f"{query['redirect_uri']}?{urlencode(back)}", status_code=302)
+
+    def _redeem(self, form: Mapping[str, Any], client_id: str) -> Grant | None:
+        """The grant behind an authorization code, if this client may redeem it now (once)."""
+        grant = self.codes.pop(str(form.get("code")), None)
+        verifier = str(form.get("code_verifier", "")).encode()
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=").decode()
+        if grant is None or grant.client_id != client_id or grant.redirect_uri != form.get("redirect_uri"):
+            return None
+        return grant if secrets.compare_digest(challenge, grant.challenge) else None
 
     async def _token(self, request: Request) -> Response:
         form = await request.form()
@@ -165,13 +210,17 @@ class AuthorizationServer:
         client = self.clients.get(str(client_id))
         if client is None or not secrets.compare_digest(client.secret, str(secret)):
             return JSONResponse({"error": "invalid_client"}, status_code=401)
-        if form.get("grant_type") != "client_credentials":
+        resource, asked = form.get("resource"), str(form.get("scope") or client.scope)
+        if form.get("grant_type") == "authorization_code":
+            grant = self._redeem(form, str(client_id))
+            if grant is None:
+                return JSONResponse({"error": "invalid_grant"}, status_code=400)
+            resource, asked = resource or grant.resource, grant.scope
+        elif form.get("grant_type") != "client_credentials":
             return JSONResponse({"error": "unsupported_grant_type"}, status_code=400)
-        resource = form.get("resource")
-        if not isinstance(resource, str):
+        if not isinstance(resource, str) or not resource:
             return JSONResponse({"error": "invalid_target"}, status_code=400)
-        asked = str(form.get("scope") or client.scope).split()
-        granted = " ".join(scope for scope in asked if scope in client.scope.split())
+        granted = " ".join(scope for scope in asked.split() if scope in client.scope.split())
         self.tokens_issued += 1
         token = self.mint(scope=granted, subject=client.subject, client_id=str(client_id), audience=resource)
         body = {
