@@ -18,9 +18,12 @@ from mcp.client.session import ClientRequestContext
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult
 from oauth_helpers import ALL_SCOPES, AuthorizationServer, LynnOverOAuth, SigningKey
+from settings_factory import make_settings
 
 from lynn_mcp.sandbox import SEED_CAMPAIGN_ID, SandboxServer
 from lynn_mcp.sandbox.seed import SEED_CONTACTS
+from lynn_mcp.server import build_server
+from lynn_mcp.server.http import build_http_app
 
 pytestmark = pytest.mark.anyio
 
@@ -325,3 +328,24 @@ async def test_scopes_come_before_the_operators_never(
         async with signed_in(lynn, admin, "auto") as client:
             lifted = await client.call_tool("set_dnd_for_campaign", {**dnd, "do_not_disturb": False})
             assert not lifted.is_error, text_of(lifted)
+
+
+async def test_a_browser_client_can_read_the_challenge(authorization: AuthorizationServer) -> None:
+    """With LYNN_ALLOWED_ORIGINS, a listed browser origin may read `WWW-Authenticate` on the 401 (it
+    says where to sign in); the CORS preflight needs no token."""
+    settings = make_settings(
+        allowed_origins="https://inspector.example",
+        oauth_issuer=authorization.issuer,
+        public_url="http://127.0.0.1:8000/mcp",
+    )
+    app = build_http_app(build_server(settings, served_over="http"), settings, host="127.0.0.1", port=8000)
+    origin = {"Origin": "https://inspector.example"}
+    async with httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
+    ) as http:
+        preflight = await http.options("/mcp", headers={**origin, "Access-Control-Request-Method": "POST"})
+        assert preflight.status_code == 200
+        refused = await http.post("/mcp", json=LIST_TOOLS, headers={**JSON_HEADERS, **origin})
+        assert refused.status_code == 401
+        assert refused.headers["access-control-allow-origin"] == "https://inspector.example"
+        assert "www-authenticate" in refused.headers["access-control-expose-headers"].lower()
