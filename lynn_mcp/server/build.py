@@ -130,7 +130,7 @@ def build_server(
         server.remove_tool(name)
     disabled.update(selection.disabled)
     audit.watch(info.name for info in infos.values() if not info.read_only)
-    scope_gate.classify({tool.name: tool.annotations for tool in registered.list_tools()})
+    scope_gate.watch(registered.get_tool)
     for tool in registered.list_tools():
         tool.description = " ".join((tool.description or "").split())
         tool.parameters = compact_schema(tool.parameters)

@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 from mcp import Client
+from mcp.types import ToolAnnotations
 from settings_factory import make_settings, sandbox_settings
 
 from lynn_mcp.config import InvalidSettings, load_settings
 from lynn_mcp.sandbox import SandboxServer
 from lynn_mcp.server import build_server
 from lynn_mcp.server.http import unprotected_bind
+from lynn_mcp.server.oauth.scopes import ADMIN, READ, WRITE, scope_of
 
 ISSUER = "https://login.example.com/realms/lynn"
 PUBLIC_URL = "https://mcp.example.com/mcp"
@@ -117,3 +119,10 @@ async def test_over_stdio_oauth_settings_restrict_nothing(sandbox: SandboxServer
         assert {"list_campaigns", "create_campaign", "start_campaign"} <= names
         created = await client.call_tool("create_campaign", {"name": "Over stdio"})
         assert not created.is_error
+
+
+def test_a_tools_scope_comes_from_its_annotations() -> None:
+    assert scope_of(ToolAnnotations(read_only_hint=True)) == READ
+    assert scope_of(ToolAnnotations(read_only_hint=False, destructive_hint=True)) == ADMIN
+    assert scope_of(ToolAnnotations(read_only_hint=False, destructive_hint=False)) == WRITE
+    assert scope_of(None) == WRITE  # unannotated: it may change something

@@ -21,9 +21,9 @@ which the HTTP layer (oauth/resource.py) fills for every request it lets through
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from mcp import MCPError
 from mcp.server.auth.middleware.auth_context import get_access_token
@@ -86,6 +86,13 @@ def _caller_scopes() -> frozenset[str]:
     return frozenset(token.scopes).intersection(SCOPES) if token is not None else frozenset()
 
 
+class RegisteredTool(Protocol):
+    """What the gate reads of a registered tool."""
+
+    @property
+    def annotations(self) -> ToolAnnotations | None: ...
+
+
 def _as_dict(result: HandlerResult) -> dict[str, Any] | None:
     if isinstance(result, BaseModel):  # what the SDK's runner would send for it
         return result.model_dump(by_alias=True, mode="json", exclude_none=True)
@@ -97,16 +104,21 @@ class ScopeGate:
     them is a `forbidden` tool error (nothing runs), and resources and prompts need lynn:read.
 
     `enforced` is False over stdio and with the static bearer: then everything passes untouched.
-    `tool_scopes` is filled by `build_server` from the registered tools (`classify`).
+    `build_server` tells it how to find a registered tool (`watch`), whose annotations say the scope
+    it needs at the moment it is listed or called: no list of tools to keep in step.
     """
 
     def __init__(self, *, enforced: bool) -> None:
         self.enforced = enforced
-        self.tool_scopes: dict[str, str] = {}
+        self._find_tool: Callable[[str], RegisteredTool | None] = lambda _: None
 
-    def classify(self, tools: Mapping[str, ToolAnnotations | None]) -> None:
-        """Note the scope each tool needs, from its annotations (tool name -> annotations)."""
-        self.tool_scopes.update((name, scope_of(annotations)) for name, annotations in tools.items())
+    def watch(self, find_tool: Callable[[str], RegisteredTool | None]) -> None:
+        self._find_tool = find_tool
+
+    def scope_needed(self, tool: str) -> str | None:
+        """The scope a call of `tool` needs; None for a name that is no registered tool."""
+        registered = self._find_tool(tool)
+        return None if registered is None else scope_of(registered.annotations)
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         if not self.enforced:
@@ -124,7 +136,7 @@ class ScopeGate:
         method = ctx.method
         if method == "tools/call":
             tool = str((ctx.params or {}).get("name"))
-            needed = self.tool_scopes.get(tool)
+            needed = self.scope_needed(tool)
             if needed is not None and needed not in granted:
                 text = _refusal(tool, needed, granted).for_agent()
                 return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
@@ -133,9 +145,8 @@ class ScopeGate:
             listed = _as_dict(await call_next(ctx))
             if listed is None or not isinstance(listed.get("tools"), list):
                 return listed
-            # A tool not classified (none is) is hidden: the listing fails closed.
-            allowed = [tool for tool in listed["tools"] if self.tool_scopes.get(tool.get("name")) in granted]
-            return {**listed, "tools": allowed}
+            shown = [tool for tool in listed["tools"] if self.scope_needed(str(tool.get("name"))) in granted]
+            return {**listed, "tools": shown}
         if READ in granted:
             return await call_next(ctx)
         if method in _READ_REQUESTS:
