@@ -93,6 +93,7 @@ def test_a_non_loopback_bind_needs_the_bearer_or_oauth() -> None:
     assert unprotected_bind(make_settings(), "127.0.0.1") is None
 
 
+@pytest.mark.slow
 def test_the_cli_stops_on_both_with_the_message(tmp_path: Path) -> None:
     env = {name: value for name, value in os.environ.items() if not name.startswith("LYNN_")}
     env.update(LYNN_HTTP_TOKEN="t" * 32, LYNN_OAUTH_ISSUER=ISSUER, LYNN_PUBLIC_URL=PUBLIC_URL)
