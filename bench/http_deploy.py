@@ -234,7 +234,7 @@ class Nginx:
             self._command(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not (self.prefix / "nginx.pid").exists():
+        while not (self.prefix / "nginx.pid").exists() or len(self.pids()) < 2:  # the master, a worker
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"nginx did not start:\n{self.log_tail()}")
             time.sleep(0.02)
