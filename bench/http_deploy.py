@@ -1,9 +1,10 @@
 """The recipe of docs/deploy.md, run on loopback: its nginx site and its systemd `ExecStart` line,
 read from the page itself, started as plain processes (no system service, no root needed).
 
-Used by `tests/deploy/test_nginx_replicas.py` (the recipe under failures) and
-`bench/http_scale.py` (two replicas behind nginx). Reading the page rather than keeping a copy
-means the tested configuration is the documented one: a change to either shows up in the test.
+Used by `tests/deploy/test_nginx_replicas.py` (the recipe under failures), `bench/http_scale.py`
+(two replicas behind nginx) and `bench/http_restarts.py` (restarts under load). Reading the page
+rather than keeping a copy means the tested configuration is the documented one: a change to
+either shows up in the test.
 
 What is changed when rendering, and nothing else: the documented port 8000 becomes a free port,
 `listen 443 ssl` becomes a loopback port without TLS (no certificate here), the `ssl_*` lines go,
@@ -12,6 +13,7 @@ and a caller may add directives to `location = /mcp` (the test adds a header nam
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -19,18 +21,50 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+import httpx2
+
 from bench._common import ROOT, free_port, stop, wait_http
+from lynn_mcp.sandbox import SEED_CAMPAIGN_ID
 
 DEPLOY_DOC = ROOT / "docs" / "deploy.md"
 DOC_PORT = 8000
 # The replicas of the documented upstream, one loopback address each, all on one port.
 REPLICA_ADDRESSES = ("127.0.0.2", "127.0.0.3")
 START_TIMEOUT_S = 30.0
+
+# The one call the loads send: what mcp.Client sends for `get_campaign` on 2026-07-28 (stateless).
+TOOL_CALL = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "tools/call",
+    "params": {
+        "name": "get_campaign",
+        "arguments": {"campaign_id": SEED_CAMPAIGN_ID},
+        "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "lynn-mcp-load", "version": "0"},
+            "io.modelcontextprotocol/clientCapabilities": {},
+        },
+    },
+}
+TOOL_CALL_HEADERS = {
+    "Content-Type": "application/json",
+    "Accept": "application/json, text/event-stream",
+    "Mcp-Protocol-Version": "2026-07-28",
+    "Mcp-Method": "tools/call",
+    "Mcp-Name": "get_campaign",
+}
+# Added to `location = /mcp` by the tests and the restart benchmark (not by the page): the replicas
+# nginx tried for a call, in order, so that a failed call can be put down to one of them.
+UPSTREAM_HEADER = "X-Upstream-Tried"
+UPSTREAM_DIRECTIVE = f"add_header {UPSTREAM_HEADER} $upstream_addr always;"
 
 
 class RecipeChanged(AssertionError):
@@ -299,3 +333,91 @@ def cpu_seconds(pids: Iterable[int]) -> float:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
         total += int(fields[11]) + int(fields[12])
     return total / ticks
+
+
+# -- a load through nginx ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    started: float
+    ended: float
+    upstreams: tuple[str, ...]  # nginx's tries, in order; the last one answered (or failed)
+    ok: bool
+    failure: str = ""
+
+
+@dataclass
+class Load:
+    """`workers` threads sending TOOL_CALL to `url` until stopped (or `max_calls` in all), each call
+    on its own connection: a reload of nginx closes clients' idle kept-alive connections, which is
+    nginx's doing, not the replicas' (docs/deploy.md)."""
+
+    url: str
+    bearer: str
+    workers: int = 4
+    pause_s: float = 0.01  # between a worker's calls: leaves CPU for replicas that restart
+    max_calls: int = 6000
+    call_timeout_s: float = 10.0
+    calls: list[Call] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    def __enter__(self) -> Load:
+        self._threads = [threading.Thread(target=self._worker, daemon=True) for _ in range(self.workers)]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=self.call_timeout_s + 5)
+
+    def _worker(self) -> None:
+        headers = {**TOOL_CALL_HEADERS, "Connection": "close", "Authorization": f"Bearer {self.bearer}"}
+        with httpx2.Client(timeout=self.call_timeout_s) as http:
+            while not self._stop.is_set() and len(self.calls) < self.max_calls:
+                call = self._call(http, headers, time.monotonic())
+                with self._lock:
+                    self.calls.append(call)
+                self._stop.wait(self.pause_s)
+
+    def _call(self, http: httpx2.Client, headers: dict[str, str], started: float) -> Call:
+        upstreams: tuple[str, ...] = ()
+        try:
+            # Streamed, to know the replica even when the body is cut short (killed mid-answer).
+            with http.stream("POST", f"{self.url}/mcp", json=TOOL_CALL, headers=headers) as response:
+                tried = response.headers.get(UPSTREAM_HEADER, "")
+                upstreams = tuple(u.strip() for u in tried.split(",") if u.strip())
+                body = response.read()
+        except httpx2.HTTPError as exc:
+            return Call(started, time.monotonic(), upstreams, False, f"{type(exc).__name__}: {exc}")
+        ended = time.monotonic()
+        if response.status_code != 200:
+            return Call(started, ended, upstreams, False, f"HTTP {response.status_code}: {body[:120]!r}")
+        result = json.loads(body).get("result") or {}
+        campaign = result.get("structuredContent") or {}
+        if result.get("isError") is not False or campaign.get("id") != SEED_CAMPAIGN_ID:
+            return Call(started, ended, upstreams, False, f"not the campaign: {body[:120]!r}")
+        return Call(started, ended, upstreams, True)
+
+    def failures(self) -> list[Call]:
+        with self._lock:
+            return [call for call in self.calls if not call.ok]
+
+    def served_by(self, upstream: str, *, after: float) -> bool:
+        with self._lock:
+            return any(c.ok and c.upstreams[-1:] == (upstream,) and c.started > after for c in self.calls)
+
+    def wait_until_served_by(self, upstream: str, *, after: float, timeout: float = 20.0) -> None:
+        """Until a call started after `after` was answered by `upstream` (nginx tries a replica it
+        had marked failed again once fail_timeout has passed)."""
+        deadline = time.monotonic() + timeout
+        while not self.served_by(upstream, after=after):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nginx sent no call to {upstream} within {timeout:.0f} s")
+            if len(self.calls) >= self.max_calls:
+                raise TimeoutError(f"the load stopped at {self.max_calls} calls before {upstream} answered")
+            time.sleep(0.05)

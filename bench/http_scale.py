@@ -1,6 +1,7 @@
 """HTTP transport under load from a load generator that is not Python: `wrk` (Debian) sends the same
-stateless tool call (`get_campaign`, the request an SDK client sends on 2026-07-28) over and over,
-and the server's own CPU time per call is read from /proc/<pid>/stat.
+stateless tool call (`get_campaign`, the request an SDK client sends on 2026-07-28: TOOL_CALL in
+bench/http_deploy.py) over and over, and the server's own CPU time per call is read from
+/proc/<pid>/stat.
 
     .venv/bin/python bench/http_scale.py [--duration 30] [--rounds 3] [--connections 16] [--quick] [--json F]
 
@@ -50,33 +51,19 @@ from bench._common import (
     wait_http,
     write_figures,
 )
-from bench.http_deploy import REPLICA_ADDRESSES, Nginx, Replica, cpu_seconds, free_replica_port, render_site
+from bench.http_deploy import (
+    REPLICA_ADDRESSES,
+    TOOL_CALL,
+    TOOL_CALL_HEADERS,
+    Nginx,
+    Replica,
+    cpu_seconds,
+    free_replica_port,
+    render_site,
+)
 
 GOAL_CPU_RATIO = 1.3
 WARM_UP_S = 2
-
-# The call wrk sends: what mcp.Client sends for `get_campaign` on 2026-07-28 (stateless, no session).
-CALL = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "tools/call",
-    "params": {
-        "name": "get_campaign",
-        "arguments": {"campaign_id": "5eed0000-0000-4000-8000-00000000c001"},  # SEED_CAMPAIGN_ID
-        "_meta": {
-            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-            "io.modelcontextprotocol/clientInfo": {"name": "wrk", "version": "0"},
-            "io.modelcontextprotocol/clientCapabilities": {},
-        },
-    },
-}
-HEADERS = {
-    "Content-Type": "application/json",
-    "Accept": "application/json, text/event-stream",
-    "Mcp-Protocol-Version": "2026-07-28",
-    "Mcp-Method": "tools/call",
-    "Mcp-Name": "get_campaign",
-}
 
 # wrk's Lua: the request above; every answer must be HTTP 200 with "isError":false (a tool error
 # or an HTTP error is counted); at the end one JSON line with the counts and the latencies.
@@ -150,9 +137,9 @@ class Setup:
 
 
 def wrk_script(path: Path, bearer: str) -> Path:
-    headers = {**HEADERS, "Authorization": f"Bearer {bearer}"}
+    headers = {**TOOL_CALL_HEADERS, "Authorization": f"Bearer {bearer}"}
     lines = "\n".join(f'wrk.headers["{name}"] = "{value}"' for name, value in headers.items())
-    path.write_text(WRK_SCRIPT.format(body=json.dumps(CALL, separators=(",", ":")), headers=lines))
+    path.write_text(WRK_SCRIPT.format(body=json.dumps(TOOL_CALL, separators=(",", ":")), headers=lines))
     return path
 
 

@@ -18,15 +18,13 @@ skipped. Bounded: at most MAX_CALLS calls, every wait with a deadline; about 20-
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import secrets
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +42,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from bench._common import free_port  # after the path line above
 from bench.http_deploy import (  # after the path line above
     REPLICA_ADDRESSES,
+    TOOL_CALL,
+    TOOL_CALL_HEADERS,
+    UPSTREAM_DIRECTIVE,
+    UPSTREAM_HEADER,
+    Load,
     Nginx,
     Replica,
     find_nginx,
@@ -68,115 +71,10 @@ pytestmark = [
     ),
 ]
 
-UPSTREAM_HEADER = "X-Test-Upstream"  # which replica(s) nginx tried, in order (test-only header)
 TOKEN = re.compile(r'confirmation_token \(valid 5 minutes, once\): "(?P<token>[A-Za-z0-9_\-.]+)"')
-LOAD_WORKERS = 4
-MAX_CALLS = 6000  # across all workers: the load stops there even if a phase runs long
-# Between a worker's calls: the load keeps calls in flight without taking the two cores the
-# replicas need to restart (they start in ~1 s idle, ~6 s under a saturating load).
-PAUSE_S = 0.01
-CALL_TIMEOUT_S = 10.0
-PHASE_TIMEOUT_S = 20.0
 # Sandbox tasks take 4 x this per row (a quarter of a small task per step): a load of 2 rows waiting
 # 1 s leaves its task unfinished and a resume handle; reads are unaffected.
 TASK_DELAY_MS = 1500
-
-# What an SDK client sends for one tool call (2026-07-28, stateless): the load's one request.
-GET_CAMPAIGN = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "tools/call",
-    "params": {
-        "name": "get_campaign",
-        "arguments": {"campaign_id": SEED_CAMPAIGN_ID},
-        "_meta": {
-            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-            "io.modelcontextprotocol/clientInfo": {"name": "deploy-test", "version": "0"},
-            "io.modelcontextprotocol/clientCapabilities": {},
-        },
-    },
-}
-CALL_HEADERS = {
-    "Connection": "close",
-    "Accept": "application/json, text/event-stream",
-    "Mcp-Protocol-Version": "2026-07-28",
-    "Mcp-Method": "tools/call",
-    "Mcp-Name": "get_campaign",
-}
-
-
-@dataclass(frozen=True)
-class Call:
-    started: float
-    ended: float
-    upstreams: tuple[str, ...]  # nginx's tries, in order; the last one answered (or failed)
-    ok: bool
-    failure: str = ""
-
-
-@dataclass
-class Load:
-    """LOAD_WORKERS threads calling get_campaign through nginx until stopped (or MAX_CALLS)."""
-
-    url: str
-    bearer: str
-    calls: list[Call] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _threads: list[threading.Thread] = field(default_factory=list)
-
-    def __enter__(self) -> Load:
-        self._threads = [threading.Thread(target=self._worker, daemon=True) for _ in range(LOAD_WORKERS)]
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=CALL_TIMEOUT_S + 5)
-
-    def _worker(self) -> None:
-        headers = {**CALL_HEADERS, "Authorization": f"Bearer {self.bearer}"}
-        with httpx2.Client(timeout=CALL_TIMEOUT_S) as http:
-            while not self._stop.is_set() and len(self.calls) < MAX_CALLS:
-                started = time.monotonic()
-                call = self._call(http, headers, started)
-                with self._lock:
-                    self.calls.append(call)
-                self._stop.wait(PAUSE_S)
-
-    def _call(self, http: httpx2.Client, headers: dict[str, str], started: float) -> Call:
-        upstreams: tuple[str, ...] = ()
-        try:
-            # Streamed, to know the replica even when the body is cut short (killed mid-answer).
-            with http.stream("POST", f"{self.url}/mcp", json=GET_CAMPAIGN, headers=headers) as response:
-                tried = response.headers.get(UPSTREAM_HEADER, "")
-                upstreams = tuple(u.strip() for u in tried.split(",") if u.strip())
-                body = response.read()
-        except httpx2.HTTPError as exc:
-            return Call(started, time.monotonic(), upstreams, False, f"{type(exc).__name__}: {exc}")
-        ended = time.monotonic()
-        if response.status_code != 200:
-            return Call(started, ended, upstreams, False, f"HTTP {response.status_code}: {body[:120]!r}")
-        result = json.loads(body).get("result") or {}
-        campaign = result.get("structuredContent") or {}
-        if result.get("isError") is not False or campaign.get("id") != SEED_CAMPAIGN_ID:
-            return Call(started, ended, upstreams, False, f"not the campaign: {body[:120]!r}")
-        return Call(started, ended, upstreams, True)
-
-    def served_by(self, upstream: str, *, after: float) -> bool:
-        with self._lock:
-            return any(c.ok and c.upstreams[-1:] == (upstream,) and c.started > after for c in self.calls)
-
-    def wait_until_served_by(self, upstream: str, *, after: float) -> None:
-        """Until a call started after `after` was answered by `upstream` (nginx retries a replica
-        it had marked failed once fail_timeout has passed)."""
-        deadline = time.monotonic() + PHASE_TIMEOUT_S
-        while not self.served_by(upstream, after=after):
-            assert time.monotonic() < deadline, f"nginx sent no call to {upstream} within {PHASE_TIMEOUT_S} s"
-            assert len(self.calls) < MAX_CALLS, "the load ended (MAX_CALLS) before the phase did"
-            time.sleep(0.05)
 
 
 # -- MCP clients, through nginx or straight to one replica -------------------------------------------
@@ -248,7 +146,7 @@ def site_for(listen_port: int, replica_port: int, down: list[str]) -> str:
         listen_port=listen_port,
         replica_port=replica_port,
         down=down,
-        mcp_directives=[f"add_header {UPSTREAM_HEADER} $upstream_addr always;"],
+        mcp_directives=[UPSTREAM_DIRECTIVE],
     )
 
 
@@ -312,10 +210,10 @@ def test_the_documented_site_is_what_nginx_runs(deployment: Deployment) -> None:
         "max_fails=1",
     ):
         assert directive in site
-    health = httpx2.get(f"{deployment.nginx.url}/health", timeout=CALL_TIMEOUT_S)
+    health = httpx2.get(f"{deployment.nginx.url}/health", timeout=10)
     assert health.status_code == 200
     assert health.json() == {"status": "ok"}
-    unauthenticated = httpx2.post(f"{deployment.nginx.url}/mcp", json=GET_CAMPAIGN, headers=CALL_HEADERS)
+    unauthenticated = httpx2.post(f"{deployment.nginx.url}/mcp", json=TOOL_CALL, headers=TOOL_CALL_HEADERS)
     assert unauthenticated.status_code == 401  # the bearer is the replicas' own, through nginx
 
 
@@ -393,4 +291,4 @@ def test_calls_survive_a_killed_and_a_restarted_replica(deployment: Deployment) 
         f"{len(other_failures)} other failures"
     )
     assert other_failures == [], [(c.upstreams, c.failure) for c in other_failures[:5]]
-    assert len(in_flight_on_killed) <= LOAD_WORKERS  # one call per worker can be in flight
+    assert len(in_flight_on_killed) <= load.workers  # one call per worker can be in flight
