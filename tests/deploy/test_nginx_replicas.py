@@ -13,7 +13,7 @@ Each load call opens its own connection to nginx: a reload closes clients' idle 
 connections (nginx's behaviour, described on the page), which is not what is tested here.
 
 nginx comes from Debian (`apt-get install nginx`; .ci/run installs it); without it the tests are
-skipped. Bounded: at most MAX_CALLS calls, every wait with a deadline; about 20-30 s.
+skipped. Bounded: at most 6,000 load calls (Load's bound), every wait with a deadline; 25-40 s.
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from mcp.types import CallToolResult
 # when pytest is started as `pytest` rather than `python -m pytest`.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench._common import free_port  # after the path line above
-from bench.http_deploy import (  # after the path line above
+from bench._common import free_port
+from bench.http_deploy import (
     REPLICA_ADDRESSES,
     TOOL_CALL,
     TOOL_CALL_HEADERS,
@@ -53,7 +53,7 @@ from bench.http_deploy import (  # after the path line above
     free_replica_port,
     render_site,
 )
-from lynn_mcp.sandbox import (  # after the path line above
+from lynn_mcp.sandbox import (
     SEED_ACCESS_TOKEN,
     SEED_ACCESS_TOKEN_SECRET,
     SEED_CAMPAIGN_ID,
