@@ -165,13 +165,16 @@ def stop(proc: subprocess.Popen[bytes], *, timeout: float = 10.0) -> None:
 
 
 @contextmanager
-def sandbox_process(db: Path, *, task_delay_ms: int = 0) -> Iterator[str]:
-    """The sandbox CLI in its own process (its own GIL), on a free loopback port; yields its URL."""
+def sandbox_process(db: Path, *, task_delay_ms: int = 0, pids: list[int] | None = None) -> Iterator[str]:
+    """The sandbox CLI in its own process (its own GIL), on a free loopback port; yields its URL
+    (and appends its pid to `pids`, for CPU accounting)."""
     port = free_port()
     cmd = [sys.executable, "-m", "lynn_mcp.sandbox", "--port", str(port), "--db", str(db)]
     proc = subprocess.Popen(
         [*cmd, "--task-delay-ms", str(task_delay_ms)], stdout=subprocess.DEVNULL, env=clean_env()
     )
+    if pids is not None:
+        pids.append(proc.pid)
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{base_url}/sandbox/health", proc=proc)

@@ -1,447 +1,296 @@
-"""HTTP scale-out: `lynn-mcp --http` (stateless) under 16 concurrent SDK clients calling read tools
-against the sandbox; then two server processes behind a tiny round-robin proxy, and the
-cross-process checks (a confirmation token minted by one process is accepted by the other when
-LYNN_SIGNING_KEY is shared; a resume handle too, once a tool takes one).
+"""HTTP transport under load from a load generator that is not Python: `wrk` (Debian) sends the same
+stateless tool call (`get_campaign`, the request an SDK client sends on 2026-07-28: TOOL_CALL in
+bench/http_deploy.py) over and over, and the server's own CPU time per call is read from
+/proc/<pid>/stat.
 
-    .venv/bin/python bench/http_scale.py [--duration 30] [--clients 16] [--quick] [--json figures.json]
+    .venv/bin/python bench/http_scale.py [--duration 30] [--rounds 3] [--connections 16] [--quick] [--json F]
 
-Everything runs on loopback in separate processes (sandbox, servers, proxy) and stops by itself:
-each phase lasts --duration seconds (--quick: 5 s), each call has a timeout.
-The proxy (this file, `--proxy PORT BACKEND_PORT...`) picks a backend per request, not per
-connection, so consecutive calls of one client session land on different processes; it rewrites
-Host to the backend's own address (the servers' Host allowlist names their bound port).
+Three setups, each against the same sandbox process (its own process, task delay 0):
+
+- bare: a bare SDK `MCPServer` with one tool doing the same httpx2 GET (bench/http_bare.py), the
+  floor lynn-mcp is compared with;
+- 1 replica: `lynn-mcp --http` as deployed (LYNN_HTTP_TOKEN, LYNN_SIGNING_KEY, default log level);
+- 2 replicas + nginx: the docs/deploy.md recipe (bench/http_deploy.py), wrk pointed at nginx.
+
+Each setup gets `--duration` seconds of load in total, split into `--rounds` runs that alternate
+between the setups (so that background load on the shared machine hits them alike), after a 2 s
+warm-up each. CPU per call = the server processes' user + system time during a run / the calls wrk
+completed in it. Goal: lynn-mcp's CPU per call at most 1.3x the bare server's. Every process is on
+loopback, every run is bounded by its duration, and everything stops by itself.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import itertools
-import re
+import json
+import resource
 import secrets
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import (
+    ROOT,
     Figure,
-    clean_env,
     free_port,
     loadavg,
     print_table,
-    quantile,
     sandbox_env,
     sandbox_process,
     stop,
     wait_http,
     write_figures,
 )
+from bench.http_deploy import (
+    REPLICA_ADDRESSES,
+    TOOL_CALL,
+    TOOL_CALL_HEADERS,
+    Nginx,
+    Replica,
+    cpu_seconds,
+    free_replica_port,
+    render_site,
+)
 
-GOAL_CALLS_S = 300.0
-GOAL_P95_MS = 60.0
-CALL_TIMEOUT_S = 10.0
-TOKEN = re.compile(r'confirmation_token[^"]*"(?P<token>[A-Za-z0-9_\-.]+)"')
+GOAL_CPU_RATIO = 1.3
+WARM_UP_S = 2
 
-
-# -- the round-robin proxy ------------------------------------------------------------------------
-
-
-async def _read_body(reader: asyncio.StreamReader, head: bytes) -> bytes | None:
-    """The body after `head` by Content-Length or chunked framing; None means "until EOF"."""
-    length: int | None = None
-    chunked = False
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            length = int(value)
-        elif name == b"transfer-encoding" and b"chunked" in value.lower():
-            chunked = True
-    if chunked:
-        parts = []
-        while True:
-            size_line = await reader.readuntil(b"\r\n")
-            size = int(size_line.split(b";")[0], 16)
-            parts.append(size_line + await reader.readexactly(size + 2))
-            if size == 0:
-                return b"".join(parts)
-    if length is not None:
-        return await reader.readexactly(length)
-    status = head.split(b" ", 2)[1:2]
-    if status and (status[0].startswith(b"1") or status[0] in (b"204", b"304")):
-        return b""
-    return None
-
-
-async def run_proxy(port: int, backends: list[int]) -> None:
-    """HTTP/1.1 reverse proxy: each request goes to the next backend, with Host rewritten."""
-    turn = itertools.count()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        upstream: dict[int, tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
-        try:
-            while True:
-                try:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    return
-                backend = backends[next(turn) % len(backends)]
-                lines = head[:-4].split(b"\r\n")
-                for i, line in enumerate(lines[1:], start=1):
-                    if line[:5].lower() == b"host:":
-                        lines[i] = b"Host: 127.0.0.1:%d" % backend
-                request = b"\r\n".join(lines) + b"\r\n\r\n"
-                body = await _read_body(reader, request)
-                if backend not in upstream:
-                    upstream[backend] = await asyncio.open_connection("127.0.0.1", backend)
-                up_reader, up_writer = upstream[backend]
-                up_writer.write(request + (body or b""))
-                await up_writer.drain()
-                response_head = await up_reader.readuntil(b"\r\n\r\n")
-                response_body = await _read_body(up_reader, response_head)
-                if response_body is None:  # no framing: the backend closes to end it
-                    response_body = await up_reader.read()
-                    up_writer.close()
-                    del upstream[backend]
-                writer.write(response_head + response_body)
-                await writer.drain()
-        finally:
-            for _, up_writer in upstream.values():
-                up_writer.close()
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=256)
-    async with server:
-        await server.serve_forever()
-
-
-# -- processes ------------------------------------------------------------------------------------
-
-
-def lynn_command() -> list[str]:
-    script = Path(sys.executable).parent / "lynn-mcp"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "lynn_mcp"]
-
-
-@contextmanager
-def lynn_http(env: dict[str, str]) -> Iterator[tuple[str, int]]:
-    """`lynn-mcp --http` on a free loopback port; yields (its /mcp URL, port)."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [*lynn_command(), "--http", "--port", str(port)], env=env, stdout=subprocess.DEVNULL
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/health", proc=proc)
-        yield f"http://127.0.0.1:{port}/mcp", port
-    finally:
-        stop(proc)
-
-
-@contextmanager
-def proxy(backends: list[int]) -> Iterator[str]:
-    port = free_port()
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--proxy", str(port), *map(str, backends)]
-    proc = subprocess.Popen(cmd, env=clean_env(), stdout=subprocess.DEVNULL)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/health", proc=proc)
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        stop(proc)
-
-
-# -- load -----------------------------------------------------------------------------------------
+# wrk's Lua: the request above; every answer must be HTTP 200 with "isError":false (a tool error
+# or an HTTP error is counted); at the end one JSON line with the counts and the latencies.
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = [==[{body}]==]
+{headers}
+local threads = {{}}
+function setup(thread) table.insert(threads, thread) end
+function init(args) failed = 0 end
+function response(status, headers, body)
+  if status ~= 200 or not string.find(body, '"isError":false', 1, true) then failed = failed + 1 end
+end
+function done(summary, latency, requests)
+  local failed_total = 0
+  for _, thread in ipairs(threads) do failed_total = failed_total + thread:get("failed") end
+  local e = summary.errors
+  io.write(string.format(
+    'WRK {{"requests": %d, "duration_us": %d, "failed": %d, "socket_errors": %d, ' ..
+    '"p50_us": %d, "p95_us": %d, "p99_us": %d}}\\n',
+    summary.requests, summary.duration, failed_total, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end
+"""
 
 
 @dataclass
-class Load:
-    latencies_ms: list[float] = field(default_factory=list)
-    errors: int = 0
-    error_samples: list[str] = field(default_factory=list)
-    seconds: float = 0.0
+class Run:
+    calls: int
+    seconds: float
+    failed: int
+    p50_ms: float
+    p95_ms: float
+    server_cpu_s: float
+    wrk_cpu_s: float
+    other_cpu_s: float  # nginx, for the replicas behind it
 
-    def fail(self, what: str) -> None:
-        self.errors += 1
-        if len(self.error_samples) < 3:
-            self.error_samples.append(what[:200])
-
-
-def read_calls() -> list[tuple[str, dict[str, Any]]]:
-    from lynn_mcp.sandbox import SEED_CAMPAIGN_ID
-
-    return [
-        ("get_campaign", {"campaign_id": SEED_CAMPAIGN_ID}),
-        ("list_campaigns", {}),
-        ("list_contacts", {"limit": 5}),
-    ]
+    @property
+    def rate(self) -> float:
+        return self.calls / self.seconds
 
 
-async def load(url: str, clients: int, duration: float) -> Load:
-    """`clients` SDK clients (streamable HTTP, default era) each calling read tools back to back."""
-    from mcp import Client
+@dataclass
+class Setup:
+    name: str
+    url: str
+    server_pids: list[int]
+    other_pids: list[int] = field(default_factory=list)
+    runs: list[Run] = field(default_factory=list)
 
-    result = Load()
-    calls = read_calls()
-    ready = asyncio.Event()
-    warmed = 0
-    deadline = 0.0
+    def total(self, attribute: str) -> float:
+        return float(sum(getattr(run, attribute) for run in self.runs))
 
-    async def worker(offset: int) -> None:
-        nonlocal warmed
-        async with Client(url) as client:
-            for name, arguments in calls:  # warm-up, outside the measured window
-                await client.call_tool(name, arguments)
-            warmed += 1
-            await ready.wait()
-            for n in itertools.count(offset):
-                if time.perf_counter() >= deadline:
-                    return
-                name, arguments = calls[n % len(calls)]
-                started = time.perf_counter()
-                try:
-                    async with asyncio.timeout(CALL_TIMEOUT_S):
-                        reply = await client.call_tool(name, arguments)
-                except Exception as exc:  # every failure is a counted error; the run goes on
-                    result.fail(f"{name}: {type(exc).__name__}: {exc}")
-                    continue
-                result.latencies_ms.append((time.perf_counter() - started) * 1000)
-                if reply.is_error:
-                    result.fail(f"{name}: {reply.content}")
+    def cpu_ms_per_call(self) -> float:
+        return 1000 * self.total("server_cpu_s") / self.total("calls")
 
-    tasks = [asyncio.create_task(worker(i)) for i in range(clients)]
-    async with asyncio.timeout(60):  # connecting and warming up
-        while warmed < clients and not any(t.done() for t in tasks):
-            await asyncio.wait(tasks, timeout=0.02)
-    started = time.perf_counter()
-    deadline = started + duration
-    ready.set()
-    outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-    result.seconds = time.perf_counter() - started
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            result.fail(f"client: {type(outcome).__name__}: {outcome}")
-    return result
+    def row(self) -> list[str]:
+        calls = self.total("calls")
+        return [
+            self.name,
+            f"{int(calls):,}",
+            f"{calls / self.total('seconds'):,.0f}",
+            f"{statistics.median(r.p50_ms for r in self.runs):.1f}",
+            f"{statistics.median(r.p95_ms for r in self.runs):.1f}",
+            f"{self.cpu_ms_per_call():.3f}",
+            " ".join(f"{1000 * r.server_cpu_s / r.calls:.3f}" for r in self.runs),
+            f"{1000 * self.total('wrk_cpu_s') / calls:.3f}",
+            f"{1000 * self.total('other_cpu_s') / calls:.3f}" if self.other_pids else "",
+            str(int(self.total("failed"))),
+        ]
 
 
-async def capture(url: str) -> list[tuple[dict[str, str], bytes]]:
-    """The exact HTTP requests an SDK client sends for the read calls (headers, body)."""
-    import httpx2
-    from mcp import Client
-    from mcp.client.streamable_http import streamable_http_client
-
-    seen: list[httpx2.Request] = []
-
-    async def hook(request: httpx2.Request) -> None:
-        seen.append(request)
-
-    captured = []
-    async with (
-        httpx2.AsyncClient(event_hooks={"request": [hook]}, timeout=CALL_TIMEOUT_S) as http,
-        Client(streamable_http_client(url, http_client=http)) as client,
-    ):
-        for name, arguments in read_calls():
-            await client.call_tool(name, arguments)
-            request = seen[-1]
-            headers = {
-                k: v for k, v in request.headers.items() if k.lower() not in ("content-length", "host")
-            }
-            captured.append((headers, request.content))
-    return captured
+def wrk_script(path: Path, bearer: str) -> Path:
+    headers = {**TOOL_CALL_HEADERS, "Authorization": f"Bearer {bearer}"}
+    lines = "\n".join(f'wrk.headers["{name}"] = "{value}"' for name, value in headers.items())
+    path.write_text(WRK_SCRIPT.format(body=json.dumps(TOOL_CALL, separators=(",", ":")), headers=lines))
+    return path
 
 
-async def lean_load(url: str, clients: int, duration: float) -> Load:
-    """The same requests as the SDK clients, replayed by `clients` plain httpx2 loops: what the
-    server sustains when the load generator costs almost nothing (an SDK client spends more CPU
-    per call than the server does, and here both share two cores)."""
-    import httpx2
-
-    result = Load()
-    requests = await capture(url)
-    deadline = time.perf_counter() + duration
-
-    async def worker(offset: int, http: httpx2.AsyncClient) -> None:
-        for n in itertools.count(offset):
-            if time.perf_counter() >= deadline:
-                return
-            headers, body = requests[n % len(requests)]
-            started = time.perf_counter()
-            try:
-                response = await http.post(url, content=body, headers=headers)
-            except Exception as exc:  # every failure is a counted error; the run goes on
-                result.fail(f"{type(exc).__name__}: {exc}")
-                continue
-            result.latencies_ms.append((time.perf_counter() - started) * 1000)
-            if response.status_code != 200 or b'"isError":true' in response.content:
-                result.fail(f"HTTP {response.status_code}: {response.content[:150]!r}")
-
-    limits = httpx2.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx2.AsyncClient(timeout=CALL_TIMEOUT_S, limits=limits) as http:
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(i, http) for i in range(clients)))
-        result.seconds = time.perf_counter() - started
-    return result
-
-
-# -- cross-process checks -------------------------------------------------------------------------
-
-
-def _text(result: Any) -> str:
-    return " ".join(getattr(block, "text", "") for block in result.content)
-
-
-async def resume_checks(a: Any, b: Any) -> list[tuple[str, bool, str]]:
-    """A load that outlives its wait on A leaves a resume handle; B finishes it from the handle."""
-    from lynn_mcp.sandbox import SEED_TEMPLATE_COLUMNS, SEED_TEMPLATE_ID
-
-    tools = {tool.name: tool for tool in (await a.list_tools()).tools}
-    load_tool = tools.get("load_campaign_data")
-    if load_tool is None or "resume" not in (load_tool.input_schema.get("properties") or {}):
-        return [("resume handle A -> B", False, "not checked: load_campaign_data takes no resume handle yet")]
-    rows = [
-        dict(zip(SEED_TEMPLATE_COLUMNS, [f"Bench {i}", f"5699{secrets.randbelow(10**7):07d}", "5000",
-                                         "03/05/2024", "Store", str(i), "7", "3"], strict=True))
-        for i in range(3)
-    ]  # fmt: skip
-    arguments: dict[str, Any] = {"template_id": SEED_TEMPLATE_ID, "rows": rows}
-    first = await a.call_tool("load_campaign_data", {**arguments, "timeout_s": 1})
-    handle = (first.structured_content or {}).get("resume")
-    if first.is_error or not handle:
-        return [("resume handle A -> B", False, f"A left no resume handle: {_text(first)[:120]}")]
-    forged = await b.call_tool("load_campaign_data", {**arguments, "resume": handle[:-4] + "AAAA"})
-    checks = [("B refuses a tampered resume handle", forged.is_error, _text(forged)[:100])]
-    resumed = await b.call_tool("load_campaign_data", {**arguments, "resume": handle, "timeout_s": 60})
-    report = resumed.structured_content or {}
-    finished = not resumed.is_error and not report.get("resume")
-    checks.append(
-        ("B finishes A's load from its resume handle", finished, _text(resumed)[:100].replace("\n", " "))
+def run_wrk(setup: Setup, script: Path, seconds: float, connections: int) -> Run:
+    """One wrk run against `setup`, with the CPU its processes (and wrk) spent during it."""
+    cpu_before = cpu_seconds(setup.server_pids)
+    other_before = cpu_seconds(setup.other_pids)
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "-s", str(script),
+         f"{setup.url}/mcp"],
+        capture_output=True, text=True, timeout=seconds + 60, check=False,
+    )  # fmt: skip
+    time.sleep(0.2)  # the calls in flight when wrk stopped finish (not counted: a tiny overestimate)
+    server_cpu = cpu_seconds(setup.server_pids) - cpu_before
+    other_cpu = cpu_seconds(setup.other_pids) - other_before
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_cpu = (children_after.ru_utime + children_after.ru_stime) - (
+        children_before.ru_utime + children_before.ru_stime
     )
-    return checks
+    line = next((ln for ln in wrk.stdout.splitlines() if ln.startswith("WRK ")), None)
+    if wrk.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({wrk.returncode}): {wrk.stderr.strip() or wrk.stdout.strip()}")
+    out = json.loads(line.removeprefix("WRK "))
+    return Run(
+        calls=out["requests"],
+        seconds=out["duration_us"] / 1e6,
+        failed=out["failed"] + out["socket_errors"],
+        p50_ms=out["p50_us"] / 1000,
+        p95_ms=out["p95_us"] / 1000,
+        server_cpu_s=server_cpu,
+        wrk_cpu_s=wrk_cpu,
+        other_cpu_s=other_cpu,
+    )
 
 
-async def cross_process_checks(url_a: str, url_b: str) -> list[tuple[str, bool, str]]:
-    """(check, passed, detail): state minted by process A, presented to process B."""
-    from mcp import Client
-
-    checks: list[tuple[str, bool, str]] = []
-    phone = f"569{secrets.randbelow(10**8):08d}"
-    async with Client(url_a) as a, Client(url_b) as b:
-        created = await a.call_tool("create_contact", {"name": "Bench Scale", "identifier": phone})
-        if created.is_error or not created.structured_content:
-            return [("confirmation token A -> B", False, f"create_contact failed: {_text(created)}")]
-        contact_id = created.structured_content["id"]
-        first = await a.call_tool("delete_contact", {"contact_id": contact_id})
-        match = TOKEN.search(_text(first))
-        if not first.is_error or match is None:
-            detail = "delete_contact ran without asking" if not first.is_error else _text(first)[:160]
-            return [("confirmation token A -> B", False, f"no confirmation token from A: {detail}")]
-        token = match.group("token")
-        other = await b.call_tool(
-            "delete_contact", {"contact_id": "not-" + contact_id, "confirmation_token": token}
-        )
-        refused = other.is_error and "confirmation_invalid" in _text(other)
-        checks.append(("B refuses A's token for other arguments", refused, _text(other)[:100]))
-        accepted = await b.call_tool(
-            "delete_contact", {"contact_id": contact_id, "confirmation_token": token}
-        )
-        deleted = not accepted.is_error and (accepted.structured_content or {}).get("deleted") is True
-        checks.append(("B accepts A's confirmation token (shared key)", deleted, _text(accepted)[:100]))
-        gone = await a.call_tool("get_contact", {"contact_id": contact_id})
-        checks.append(("A sees B's delete", gone.is_error and "not_found" in _text(gone), _text(gone)[:100]))
-        checks += await resume_checks(a, b)
-    return checks
-
-
-# -- main -----------------------------------------------------------------------------------------
-
-
-def summarize(label: str, run: Load) -> tuple[list[str], float, float]:
-    calls = len(run.latencies_ms)
-    rate = calls / run.seconds if run.seconds else 0.0
-    p95 = quantile(run.latencies_ms, 0.95)
-    row = [
-        label, f"{calls:,}", f"{rate:,.0f}", f"{quantile(run.latencies_ms, 0.5):.1f}", f"{p95:.1f}",
-        f"{quantile(run.latencies_ms, 0.99):.1f}", str(run.errors),
-    ]  # fmt: skip
-    return row, rate, p95
+@contextmanager
+def bare_server(base_url: str, workdir: Path) -> Iterator[tuple[str, int]]:
+    port = free_port()
+    log = (workdir / "bare.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "http_bare.py"), "--port", str(port), "--base-url", base_url],
+        stdout=log, stderr=log, cwd=workdir,
+    )  # fmt: skip
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", proc=proc)
+        yield f"http://127.0.0.1:{port}", proc.pid
+    finally:
+        stop(proc)
+        log.close()
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    p.add_argument("--duration", type=float, default=30.0, help="seconds per phase (default 30)")
-    p.add_argument("--clients", type=int, default=16, help="concurrent SDK clients (default 16)")
-    p.add_argument("--quick", action="store_true", help="smoke run: 5 s per phase")
+    p.add_argument("--duration", type=float, default=30.0, help="seconds of load per setup (default 30)")
+    p.add_argument("--rounds", type=int, default=3, help="runs per setup, alternating (default 3)")
+    p.add_argument("--connections", type=int, default=16, help="wrk's open connections (default 16)")
+    p.add_argument("--quick", action="store_true", help="smoke run: 6 s per setup in 2 rounds")
     p.add_argument("--json", help="write the figures here (for bench/run.py)")
-    p.add_argument("--proxy", nargs="+", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.proxy:
-        with suppress(KeyboardInterrupt):
-            asyncio.run(run_proxy(args.proxy[0], args.proxy[1:]))
-        return
-    duration = 5.0 if args.quick else args.duration
+    if shutil.which("wrk") is None:
+        sys.exit("bench/http_scale.py needs wrk, the HTTP load generator: apt-get install wrk (Debian)")
+    duration, rounds = (6.0, 2) if args.quick else (args.duration, args.rounds)
     load_before = loadavg()
-    key = secrets.token_urlsafe(32)
+    bearer = secrets.token_urlsafe(32)
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
-        # Task chunks take 1.5 s, so a load waiting 1 s leaves a resume handle; reads are unaffected.
-        base_url = stack.enter_context(sandbox_process(Path(tmp) / "sandbox.sqlite3", task_delay_ms=1500))
-        env = sandbox_env(base_url, LYNN_SIGNING_KEY=key)
-        url_a, port_a = stack.enter_context(lynn_http(env))
-        single = asyncio.run(load(url_a, args.clients, duration))
-        lean = asyncio.run(lean_load(url_a, args.clients, duration))
-        url_b, port_b = stack.enter_context(lynn_http(env))
-        proxied_url = stack.enter_context(proxy([port_a, port_b]))
-        pair = asyncio.run(load(proxied_url, args.clients, duration))
-        checks = asyncio.run(cross_process_checks(url_a, url_b))
+        work = Path(tmp)
+        sandbox_pids: list[int] = []
+        base_url = stack.enter_context(sandbox_process(work / "sandbox.sqlite3", pids=sandbox_pids))
+        bare_url, bare_pid = stack.enter_context(bare_server(base_url, work))
+        env = sandbox_env(base_url, LYNN_SIGNING_KEY=secrets.token_urlsafe(32), LYNN_HTTP_TOKEN=bearer)
+        env.pop("LYNN_LOG_LEVEL")  # as deployed: the default level
+        lynn_mcp = [str(Path(sys.executable).parent / "lynn-mcp")]
+        port = free_replica_port()
+        replicas = []
+        for address in REPLICA_ADDRESSES:
+            (work / address).mkdir()
+            replica = Replica(lynn_mcp, address, port, env, work / address / "replica.log")
+            stack.callback(replica.stop)
+            replicas.append(replica.start())
+        listen_port = free_port()
+        nginx = stack.enter_context(
+            Nginx(
+                work / "nginx",
+                render_site(listen_port=listen_port, replica_port=port),
+                listen_port=listen_port,
+            )
+        )
+        setups = [
+            Setup("bare MCPServer, 1 tool", bare_url, [bare_pid]),
+            Setup("lynn-mcp, 1 replica", f"http://{replicas[0].upstream}", [replicas[0].pid]),
+            Setup("lynn-mcp, 2 replicas + nginx", nginx.url, [r.pid for r in replicas], nginx.pids()),
+        ]
+        script = wrk_script(work / "call.lua", bearer)
+        for setup in setups:
+            run_wrk(setup, script, WARM_UP_S, args.connections)
+        sandbox_before = cpu_seconds(sandbox_pids)
+        for turn in range(rounds):
+            order = setups if turn % 2 == 0 else setups[::-1]
+            for setup in order:
+                setup.runs.append(run_wrk(setup, script, duration / rounds, args.connections))
+        sandbox_cpu = cpu_seconds(sandbox_pids) - sandbox_before
     load_after = loadavg()
+    report(setups, args.connections, duration, rounds, load_before, load_after, sandbox_cpu, args.json)
 
-    print(f"HTTP scale-out: {args.clients} clients, streamable HTTP (stateless, JSON responses), "
-          f"{duration:.0f} s per phase; get_campaign / list_campaigns / list_contacts in turn")  # fmt: skip
+
+def report(
+    setups: Sequence[Setup],
+    connections: int,
+    duration: float,
+    rounds: int,
+    load_before: str,
+    load_after: str,
+    sandbox_cpu: float,
+    json_path: str | None,
+) -> None:
+    bare, single, pair = setups
+    all_calls = sum(s.total("calls") for s in setups)
+    print(f"HTTP transport under wrk (-t1 -c{connections}): get_campaign, stateless, JSON responses; "
+          f"{duration:.0f} s per setup in {rounds} alternating runs, {WARM_UP_S} s warm-up")  # fmt: skip
     print(f"load average before {load_before}, after {load_after}")
-    runs = {
-        "1 process, SDK clients": single,
-        "1 process, same requests from plain httpx2": lean,
-        "2 processes + round-robin proxy, SDK clients": pair,
-    }
-    summaries = {label: summarize(label, run) for label, run in runs.items()}
     print_table(
-        ["setup", "calls", "calls/s", "p50 ms", "p95 ms", "p99 ms", "errors"],
-        [row for row, _, _ in summaries.values()],
-    )
-    for label, run in runs.items():
-        for sample in run.error_samples:
-            print(f"  error ({label}): {sample}")
-    print(f"goals: >= {GOAL_CALLS_S:.0f} calls/s, p95 <= {GOAL_P95_MS:.0f} ms, 0 errors")
-    print()
-    print("cross-process checks (LYNN_SIGNING_KEY shared by both processes):")
-    print_table(
-        ["check", "result", "detail"],
-        [[c, "pass" if ok else "FAIL", " ".join(d.split())[:90]] for c, ok, d in checks],
-    )
-    figures: list[Figure] = []
-    _, rate_1, _ = summaries["1 process, SDK clients"]
-    for label, run in runs.items():
-        _, rate, p95 = summaries[label]
-        short = label.replace(", same requests from plain httpx2", ", plain httpx2 load")
+        ["setup", "calls", "calls/s", "p50 ms", "p95 ms", "server CPU ms/call", "per run", "wrk CPU ms/call",
+         "nginx CPU ms/call", "failed"],
+        [s.row() for s in setups],
+    )  # fmt: skip
+    print(f"sandbox CPU per call (every setup): {1000 * sandbox_cpu / all_calls:.3f} ms")
+    ratio = single.cpu_ms_per_call() / bare.cpu_ms_per_call()
+    per_run = [
+        (a.server_cpu_s / a.calls) / (b.server_cpu_s / b.calls)
+        for a, b in zip(single.runs, bare.runs, strict=True)
+    ]
+    met = ratio <= GOAL_CPU_RATIO
+    print(f"CPU per call, lynn-mcp / bare: {ratio:.2f} (runs: {' '.join(f'{r:.2f}' for r in per_run)}; "
+          f"goal <= {GOAL_CPU_RATIO}: {'met' if met else 'MISSED'})")  # fmt: skip
+    failed = sum(s.total("failed") for s in setups)
+    figures = [
+        Figure("http", "server CPU per call, 1 replica", single.cpu_ms_per_call(), "ms", "bare MCPServer",
+               bare.cpu_ms_per_call(), ratio, f"<= {GOAL_CPU_RATIO}x", met),
+        Figure("http", "server CPU per call, 2 replicas + nginx", pair.cpu_ms_per_call(), "ms",
+               "bare MCPServer", bare.cpu_ms_per_call(), pair.cpu_ms_per_call() / bare.cpu_ms_per_call()),
+        Figure("http", "failed calls", failed, "", goal="0", met=failed == 0),
+    ]  # fmt: skip
+    for setup in setups:
+        calls = setup.total("calls")
         figures += [
-            Figure("http scale", f"{short}: calls/s", rate, "calls/s", "1 process, SDK clients",
-                   None if run is single else rate_1, rate / rate_1 if rate_1 and run is not single else None,
-                   f">= {GOAL_CALLS_S:.0f}", rate >= GOAL_CALLS_S),
-            Figure("http scale", f"{short}: p50", quantile(run.latencies_ms, 0.5), "ms"),
-            Figure("http scale", f"{short}: p95", p95, "ms", goal=f"<= {GOAL_P95_MS:.0f} ms",
-                   met=p95 <= GOAL_P95_MS),
-            Figure("http scale", f"{short}: p99", quantile(run.latencies_ms, 0.99), "ms"),
-            Figure("http scale", f"{short}: errors", run.errors, "", goal="0", met=run.errors == 0),
-        ]  # fmt: skip
-    for check, ok, _ in checks:
-        figures.append(Figure("http scale", check, float(ok), "pass" if ok else "fail", goal="pass", met=ok))
-    write_figures(args.json, figures)
+            Figure("http", f"{setup.name}: calls/s", calls / setup.total("seconds"), "calls/s"),
+            Figure("http", f"{setup.name}: p50", statistics.median(r.p50_ms for r in setup.runs), "ms"),
+            Figure("http", f"{setup.name}: p95", statistics.median(r.p95_ms for r in setup.runs), "ms"),
+        ]
+    write_figures(json_path, figures)
 
 
 if __name__ == "__main__":
