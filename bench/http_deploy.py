@@ -175,7 +175,7 @@ class Replica:
                 stderr=log,
             )
         try:
-            wait_http(f"http://{self.upstream}/health", timeout=START_TIMEOUT_S, proc=self.process)
+            wait_http(f"http://{self.upstream}/healthz", timeout=START_TIMEOUT_S, proc=self.process)
         except RuntimeError as exc:
             raise RuntimeError(f"{exc}\n{self.log_tail()}") from None
         return self

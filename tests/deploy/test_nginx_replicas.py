@@ -210,7 +210,7 @@ def test_the_documented_site_is_what_nginx_runs(deployment: Deployment) -> None:
         "max_fails=1",
     ):
         assert directive in site
-    health = httpx2.get(f"{deployment.nginx.url}/health", timeout=10)
+    health = httpx2.get(f"{deployment.nginx.url}/healthz", timeout=10)
     assert health.status_code == 200
     assert health.json() == {"status": "ok"}
     unauthenticated = httpx2.post(f"{deployment.nginx.url}/mcp", json=TOOL_CALL, headers=TOOL_CALL_HEADERS)
