@@ -130,10 +130,10 @@ def load_equivalents() -> dict[str, dict[str, str]]:
     return {entry["mutant"]: entry for entry in data.get("equivalent", [])}
 
 
-def _diff(mutant: str) -> str:
+def _diff(mutant: str, path: str) -> str:
     from mutmut.mutation.diff_apply import get_diff_for_mutant
 
-    return get_diff_for_mutant(mutant)
+    return get_diff_for_mutant(mutant, path=path)
 
 
 def _changed_lines(diff: str) -> list[str]:
@@ -151,7 +151,7 @@ def score(workdir: Path, names: list[str], *, show_diffs: bool) -> int:
     os.chdir(workdir)  # mutmut's helpers read `mutants/` relative to here
     equivalents = load_equivalents()
     rows: list[tuple[str, dict[str, int] | None]] = []
-    survivors: list[tuple[str, str]] = []
+    survivors: list[tuple[str, str, str]] = []
     stale: list[str] = []
     listed_equivalents: list[tuple[str, str, str]] = []
     for name in _names(names):
@@ -175,13 +175,13 @@ def score(workdir: Path, names: list[str], *, show_diffs: bool) -> int:
             elif key in equivalents:
                 counts["equivalent"] += 1
                 entry = equivalents[key]
-                changed = " ".join(_changed_lines(_diff(key)))
+                changed = " ".join(_changed_lines(_diff(key, module.path)))
                 if entry["change"] not in changed:
                     stale.append(f"{key}: the mutant is now `{changed}`, not `{entry['change']}`: recheck it")
                 listed_equivalents.append((key, entry["change"], entry["reason"]))
             else:
                 counts["no tests" if code in (5, 33) else "survived"] += 1
-                survivors.append((key, "no tests" if code in (5, 33) else "survived"))
+                survivors.append((key, "no tests" if code in (5, 33) else "survived", module.path))
         rows.append((name, counts))
 
     header = (
@@ -214,10 +214,10 @@ def score(workdir: Path, names: list[str], *, show_diffs: bool) -> int:
             print(f"  {key}\n      `{change}`: {reason}")
     if survivors:
         print("\nsurvivors (a test is missing, or the mutant is equivalent: say why in the toml):")
-        for key, status in survivors:
+        for key, status, path in survivors:
             print(f"  {key} ({status})")
             if show_diffs:
-                print("\n".join("      " + line for line in _diff(key).splitlines()[2:]))
+                print("\n".join("      " + line for line in _diff(key, path).splitlines()[2:]))
     for problem in stale:
         print(f"stale: {problem}")
     return 1 if failing or stale else 0
