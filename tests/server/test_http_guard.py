@@ -23,7 +23,7 @@ import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from settings_factory import make_settings, sandbox_settings
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lynn_mcp.config import Settings
 from lynn_mcp.sandbox import SandboxServer
@@ -56,7 +56,13 @@ class InProcessHttp:
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         app = build_http_app(build_server(self._settings), self._settings, host=SERVED_NAME, port=self.port)
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+
+        # A plain function in front: uvicorn inspects the app's signature to tell an app from an app
+        # factory, and a mutation run's wrapped methods would pass for a factory.
+        async def served(scope: Scope, receive: Receive, send: Send) -> None:
+            await app(scope, receive, send)
+
+        config = uvicorn.Config(served, log_config=None, access_log=False, lifespan="on")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
         self._thread.start()
