@@ -72,3 +72,13 @@ def test_a_handle_longer_than_allowed_is_refused_unread(signer: ConfirmationSign
 def test_a_token_may_live_from_one_second_to_an_hour(signer: ConfirmationSigner, ttl_s: int) -> None:
     token = signer.mint("delete_campaign", {"campaign_id": "c"}, 7, ttl_s=ttl_s, now=NOW)
     assert signer.verify(token, "delete_campaign", {"campaign_id": "c"}, 7, now=NOW + ttl_s - 1).ok
+
+
+def test_a_short_signing_key_is_refused_with_how_to_make_one() -> None:
+    with pytest.raises(ValueError) as refused:  # noqa: PT011 # the exact message is asserted below
+        ConfirmationSigner("k" * 31)
+    assert str(refused.value) == (
+        "LYNN_SIGNING_KEY must be at least 32 bytes; generate one with "
+        '`python -c "import secrets; print(secrets.token_urlsafe(32))"`'
+    )
+    assert not ConfirmationSigner(b"k" * 32).is_ephemeral  # 32 bytes exactly is enough
