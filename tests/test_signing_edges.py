@@ -82,3 +82,26 @@ def test_a_short_signing_key_is_refused_with_how_to_make_one() -> None:
         '`python -c "import secrets; print(secrets.token_urlsafe(32))"`'
     )
     assert not ConfirmationSigner(b"k" * 32).is_ephemeral  # 32 bytes exactly is enough
+
+
+# Minted once by this release with key "k" * 32 (see the test): it must verify under any later one.
+RELEASED_TOKEN = (
+    "AmtJ4BBHaYB0FH6e9Ile1LlYYYtQkFTUMnOvVjLD8DhEkdFPsoJRcFSlxj7m2hB_snmVEWQciFpN2u7CYfhrFL0."
+    "B9apr6froFOcNifA6nYlwkAVX8YuSSUF811d_PL_4Ho"
+)
+
+
+def test_a_token_minted_by_another_release_with_the_same_key_is_honoured() -> None:
+    """Replicas behind a load balancer are upgraded one at a time: a token one of them minted with the
+    shared LYNN_SIGNING_KEY must confirm the call on another running the next release."""
+    signer = ConfirmationSigner(KEY)
+    arguments = {"campaign_id": "c-123"}
+    check = signer.verify(
+        RELEASED_TOKEN, "delete_campaign", arguments, "tenant-7", state="status Stopped", now=NOW
+    )
+    assert check.ok
+    assert (
+        not ConfirmationSigner("j" * 32)
+        .verify(RELEASED_TOKEN, "delete_campaign", arguments, "tenant-7", state="status Stopped", now=NOW)
+        .ok
+    )
