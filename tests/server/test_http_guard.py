@@ -131,6 +131,27 @@ def test_the_bearer_guard_stands_when_browser_origins_are_allowed(
     assert from_browser.status_code == 401
 
 
+def test_a_refused_call_is_not_carried_out(guarded: InProcessHttp, bearer: str) -> None:
+    """The guard answers 401 and stops there: the tool never runs behind the refusal."""
+
+    def call(tool: str, arguments: dict[str, Any], authorization: str) -> httpx2.Response:
+        body = {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments},
+        }
+        return guarded.post(body, Authorization=authorization)
+
+    refused, allowed = (f"Campaign {secrets.token_hex(4)}" for _ in range(2))
+    assert call("create_campaign", {"name": refused}, f"Bearer {bearer}x").status_code == 401
+    assert call("create_campaign", {"name": allowed}, f"Bearer {bearer}").status_code == 200
+    listed = call("list_campaigns", {}, f"Bearer {bearer}")
+    assert listed.status_code == 200
+    assert allowed in listed.text
+    assert refused not in listed.text
+
+
 def test_the_right_bearer_passes_in_any_scheme_case(guarded: InProcessHttp, bearer: str) -> None:
     for scheme in ("Bearer", "bearer", "BEARER"):
         answer = guarded.post(Authorization=f"{scheme} {bearer}")
