@@ -25,7 +25,7 @@ for arg in "$@"; do
   case $arg in
     --fresh) fresh=1 ;;
     --diffs) score_args+=(--diffs) ;;
-    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "unknown option $arg" >&2; exit 2 ;;
     *) modules+=("$arg") ;;
   esac
@@ -37,7 +37,8 @@ if ! "$python" -c "import mutmut, sys; sys.exit(mutmut.__version__ != '$mutmut_v
 fi
 mutmut=$(dirname "$python")/mutmut
 
-mapfile -t globs < <("$python" "$repo/scripts/mutation.py" globs "${modules[@]}")
+patterns=$("$python" "$repo/scripts/mutation.py" globs "${modules[@]}") # exits on an unknown module
+mapfile -t globs <<<"$patterns"
 if [ "$fresh" = 1 ]; then rm -rf "$workdir"; fi
 "$python" "$repo/scripts/mutation.py" sync "$repo" "$workdir"
 
