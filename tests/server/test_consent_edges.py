@@ -10,12 +10,26 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from mcp.server.request_state import InvalidRequestState, RequestStateSecurity
+from mcp.types import (
+    ClientCapabilities,
+    ElicitationCapability,
+    FormElicitationCapability,
+    UrlElicitationCapability,
+)
 from settings_factory import make_settings
 
-from lynn_mcp.server.consent import Ask, consent_resolver, request_state_security
+from lynn_mcp.server.consent import (
+    Ask,
+    _called_tool,
+    _client_can_elicit,
+    consent_resolver,
+    request_state_security,
+)
 from lynn_mcp.signing import DEFAULT_TTL_S
 
 KEY = "s" * 32
@@ -59,3 +73,50 @@ def test_a_consent_check_must_take_the_request_context_first() -> None:
 
     with pytest.raises(TypeError, match="must take the request context first"):
         consent_resolver(check_without_parameters)
+
+
+# The two guards below sit on paths the SDK client does not take (a client without capabilities, a
+# url-only client, a resolver outside tools/call); a stand-in for the request context reaches them.
+
+
+def context(
+    capabilities: ClientCapabilities | None = None, method: str = "tools/call", params: Any = None
+) -> Any:
+    request = SimpleNamespace(method=method, params=params)
+    return SimpleNamespace(client_capabilities=capabilities, request_context=request)
+
+
+@pytest.mark.parametrize(
+    ("capabilities", "asks"),
+    [
+        (None, False),
+        (ClientCapabilities(), False),
+        (ClientCapabilities(elicitation=ElicitationCapability()), True),  # a bare `elicitation: {}`
+        (ClientCapabilities(elicitation=ElicitationCapability(form=FormElicitationCapability())), True),
+        (ClientCapabilities(elicitation=ElicitationCapability(url=UrlElicitationCapability())), False),
+        (
+            ClientCapabilities(
+                elicitation=ElicitationCapability(
+                    form=FormElicitationCapability(), url=UrlElicitationCapability()
+                )
+            ),
+            True,
+        ),
+    ],
+)
+def test_only_a_client_that_can_show_a_form_is_asked(
+    capabilities: ClientCapabilities | None, asks: bool
+) -> None:
+    assert _client_can_elicit(context(capabilities)) is asks
+
+
+def test_consent_is_asked_only_inside_a_tool_call() -> None:
+    assert _called_tool(context(params={"name": "delete_campaign"})) == "delete_campaign"
+    for outside in (
+        context(method="resources/read", params={"name": "delete_campaign"}),
+        context(params={"name": 7}),
+        context(params=None),
+    ):
+        with pytest.raises(RuntimeError) as refused:
+            _called_tool(outside)
+        assert str(refused.value) == "consent is asked only inside a tools/call"
