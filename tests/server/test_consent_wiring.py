@@ -10,8 +10,10 @@ Deliberately without `from __future__ import annotations`: the SDK reads the too
 and they name objects made inside the test.
 """
 
+import json
 import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
@@ -20,7 +22,7 @@ from mcp.server.mcpserver import Resolve
 from server_helpers import sandbox_settings
 from test_confirm import Human, code_of, text_of, token_of
 
-from lynn_mcp.sandbox import SandboxServer
+from lynn_mcp.sandbox import SEED_CAMPAIGN_ID, SandboxServer
 from lynn_mcp.server import build_server
 from lynn_mcp.server.consent import (
     Ask,
@@ -103,8 +105,10 @@ async def test_without_elicitation_a_preview_and_a_token_then_the_call(
     assert text_of(done) == "archived atlas"
     assert shelf.archived == [("atlas", None)]
     again = await failing_closed.call_tool("archive_item", {"item": "atlas", "confirmation_token": token})
-    assert code_of(again) == "confirmation_invalid"
-    assert "already been used" in text_of(again)
+    assert text_of(again) == (  # a refusal says why and stops: no generic hint after it
+        "Error executing tool archive_item: confirmation_invalid: "
+        "The confirmation token has already been used; each token confirms one call."
+    )
 
 
 async def test_a_token_binds_the_arguments_and_the_state(failing_closed: Client, shelf: Shelf) -> None:
@@ -139,7 +143,7 @@ async def test_a_call_that_needs_no_one_is_carried_out_at_once(failing_closed: C
 async def test_a_client_that_can_elicit_asks_the_human(
     sandbox: SandboxServer, mode: str, shelf: Shelf
 ) -> None:
-    approving, declining = Human(), Human(action="decline")
+    approving, declining, unticked = Human(), Human(action="decline"), Human(approve=False)
     async with guarded_client(sandbox, mode, shelf, approving) as client:
         done = await client.call_tool("archive_item", {"item": "atlas", "note": "n"})
         assert not done.is_error, text_of(done)
@@ -148,6 +152,10 @@ async def test_a_client_that_can_elicit_asks_the_human(
         refused = await client.call_tool("archive_item", {"item": "globe"})
         assert code_of(refused) == "declined"
         assert "the user declined archive_item" in text_of(refused)
+    async with guarded_client(sandbox, mode, shelf, unticked) as client:
+        refused = await client.call_tool("archive_item", {"item": "globe"})
+        assert code_of(refused) == "declined"
+        assert "the user did not approve archive_item" in text_of(refused)
     assert shelf.archived == [("atlas", "n")]
 
 
@@ -156,3 +164,30 @@ async def test_the_tool_lists_the_token_as_an_optional_argument(failing_closed: 
     schema: dict[str, Any] = tools["archive_item"].input_schema
     assert schema["required"] == ["item"]
     assert {"item", "note", "confirmation_token"} <= set(schema["properties"])
+
+
+def test_a_preview_reads_as_one_sentence_with_its_state() -> None:
+    assert Subject("Move box X.", state="version 2").describe() == "Move box X. Current state: version 2."
+    assert Subject("Delete it...").describe() == "Delete it."
+    assert Subject(".Start it").describe() == ".Start it."
+
+
+async def test_a_call_that_needs_no_one_is_audited_without_a_consent(
+    sandbox: SandboxServer, mode: str, tmp_path: Path
+) -> None:
+    """Setting a block asks no one: its audit line says nothing about consent (lifting one does)."""
+    audit_log = tmp_path / "audit.jsonl"
+    server = build_server(sandbox_settings(sandbox, audit_log=audit_log))
+    async with Client(server, mode=mode) as client:  # type: ignore[arg-type]
+        found = await client.call_tool("list_contacts", {"name_contains": "Maiko"})
+        assert found.structured_content is not None
+        arguments = {
+            "contact_id": found.structured_content["contacts"][0]["id"],
+            "campaign_id": SEED_CAMPAIGN_ID,
+        }
+        blocked = await client.call_tool("set_dnd_for_campaign", arguments)
+        assert not blocked.is_error, text_of(blocked)
+    audited = [json.loads(line) for line in audit_log.read_text(encoding="utf-8").splitlines()]
+    assert [(line["tool"], line["outcome"], line["consent"]) for line in audited] == [
+        ("set_dnd_for_campaign", "ok", None),
+    ]
