@@ -95,7 +95,7 @@ async def test_without_elicitation_a_preview_and_a_token_then_the_call(
         r"Archive atlas\. Current state: version 1\. "
         r"Nothing was done\. Show this to the user; only if they approve, call archive_item again with the "
         r'same arguments plus this confirmation_token \(valid 5 minutes, once\): "[^"]+"\. It stops applying '
-        r"if the current state above changes",
+        r"if the current state above changes\.$",
         text_of(preview),
     ), text_of(preview)
     assert shelf.archived == []
