@@ -74,3 +74,9 @@ def test_a_copy_of_a_document_keeps_what_it_must() -> None:
     document = {"a": "up", 3: ("x", {"b": "y"}), "kept": {"c": "as is"}, "n": None, "f": 1.5}
     copied = map_strings(document, str.upper, keep={"kept"})
     assert copied == {"A": "UP", 3: ["X", {"B": "Y"}], "KEPT": {"c": "as is"}, "N": None, "F": 1.5}
+
+
+def test_a_secret_after_two_patterns_matching_the_same_value_is_hidden_too() -> None:
+    """`Authorization: Bearer <token>` is found by two patterns; the secret after it still is one."""
+    text = "Authorization: Bearer abcdefghijklmnopqrstuv and later token=zzz"
+    assert SecretRegistry().redact(text) == "Authorization: Bearer *** and later token=***"

@@ -10,13 +10,15 @@ standing when LYNN_ALLOWED_ORIGINS is set, a LAN address without a token, the ex
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
 import uvicorn
@@ -100,7 +102,9 @@ def module_sandbox() -> Iterator[SandboxServer]:
     server.stop()
 
 
-@pytest.fixture(scope="module")
+# The served apps are built per test, not per module: a mutation run credits a call made while a
+# fixture is set up to the first test that set it up, so a shared app would be tested by one test.
+@pytest.fixture
 def guarded(module_sandbox: SandboxServer, bearer: str) -> Iterator[InProcessHttp]:
     """A token and browser origins both set: the bearer guard must stand behind CORS."""
     settings = sandbox_settings(module_sandbox, http_token=bearer, allowed_origins=f"{BROWSER_ORIGIN}, ")
@@ -108,7 +112,7 @@ def guarded(module_sandbox: SandboxServer, bearer: str) -> Iterator[InProcessHtt
         yield served
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def open_loopback(module_sandbox: SandboxServer) -> Iterator[InProcessHttp]:
     """No token, no browser origins: loopback use from an IDE."""
     with InProcessHttp(sandbox_settings(module_sandbox)) as served:
@@ -225,6 +229,14 @@ def test_host_and_origin_are_compared_without_case(guarded: InProcessHttp, beare
     assert guarded.post(Authorization=auth, Host=f"EVIL.example:{port}").status_code == 421
 
 
+def test_only_host_and_origin_lose_their_case(guarded: InProcessHttp, bearer: str) -> None:
+    """Other headers reach the SDK as sent: its Content-Type check is exact, so a capitalised media
+    type is refused as it would be without the guard."""
+    auth = f"Bearer {bearer}"
+    assert guarded.post(Authorization=auth, **{"Content-Type": "application/json"}).status_code == 200
+    assert guarded.post(Authorization=auth, **{"Content-Type": "Application/JSON"}).status_code == 415
+
+
 def test_a_body_over_the_cap_is_refused(guarded: InProcessHttp, bearer: str) -> None:
     oversized = {**LIST_TOOLS, "params": {"padding": "x" * (MAX_BODY_BYTES + 1)}}
     assert guarded.post(oversized, Authorization=f"Bearer {bearer}").status_code == 413
@@ -321,11 +333,34 @@ async def test_with_a_token_a_lan_address_is_served_behind_the_bearer(
     [(app, options)] = uvicorn_run.calls
     assert options == {"host": "192.168.1.20", "port": 8000, "log_level": "warning", "access_log": False}
     assert capsys.readouterr().err == "lynn-mcp: serving MCP at http://192.168.1.20:8000/mcp\n"
-    async with httpx2.AsyncClient(
-        transport=httpx2.ASGITransport(app=app), base_url="http://192.168.1.20:8000"
-    ) as http:
+    async with (
+        running(app),
+        httpx2.AsyncClient(
+            transport=httpx2.ASGITransport(app=app), base_url="http://192.168.1.20:8000"
+        ) as http,
+    ):
         assert (await http.get("/health")).status_code == 200
         assert (await http.post("/mcp", json=LIST_TOOLS, headers=JSON_HEADERS)).status_code == 401
+        authorized = {**JSON_HEADERS, "Authorization": f"Bearer {'h' * 32}"}
+        # The app serves the address it was told to bind, on that port, and no other.
+        assert (await http.post("/mcp", json=LIST_TOOLS, headers=authorized)).status_code == 200
+        elsewhere = {**authorized, "Host": "192.168.1.20:8001"}
+        assert (await http.post("/mcp", json=LIST_TOOLS, headers=elsewhere)).status_code == 421
+
+
+@contextlib.asynccontextmanager
+async def running(app: ASGIApp) -> AsyncIterator[None]:
+    """The app's lifespan (the SDK's session manager starts there), as a server would run it."""
+    to_app, app_receives = anyio.create_memory_object_stream[dict[str, Any]](4)
+    app_sends, from_app = anyio.create_memory_object_stream[dict[str, Any]](4)
+    scope = {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}
+    async with anyio.create_task_group() as group:
+        group.start_soon(app, scope, app_receives.receive, app_sends.send)
+        await to_app.send({"type": "lifespan.startup"})
+        assert (await from_app.receive())["type"] == "lifespan.startup.complete"
+        yield
+        await to_app.send({"type": "lifespan.shutdown"})
+        assert (await from_app.receive())["type"] == "lifespan.shutdown.complete"
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
