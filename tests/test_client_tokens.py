@@ -19,7 +19,7 @@ from settings_factory import make_settings
 
 from lynn_mcp.errors import ConfigError, Unauthorized, UpstreamUnavailable
 from lynn_mcp.lynn.client import LynnClient
-from lynn_mcp.redaction import redact
+from lynn_mcp.redaction import ROTATING_SLOT_HISTORY, redact, secret_registry
 
 pytestmark = pytest.mark.anyio
 
@@ -168,3 +168,46 @@ async def test_the_call_goes_to_our_tenants_path() -> None:
         await client.get_campaign(CAMPAIGN["id"])
     assert "/1000/" in lynn.requests[0].url.path
     assert lynn.requests[0].url.path.endswith(CAMPAIGN["id"])
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (
+            httpx2.Response(200, text="<html>sign in</html>"),
+            "CreateToken answered with something that is not JSON",
+        ),
+        (
+            httpx2.Response(200, json={"tokn": "x"}),
+            "CreateToken answered in a shape lynn-mcp does not understand",
+        ),
+    ],
+)
+async def test_an_exchange_answer_that_is_not_a_token_says_so(answer: httpx2.Response, message: str) -> None:
+    def lynn(request: httpx2.Request) -> httpx2.Response:
+        return answer
+
+    settings = make_settings(
+        base_url="http://127.0.0.1:9",
+        tenant=1000,
+        access_token="access-id-value",
+        access_token_secret="s" * 12,
+    )
+    async with LynnClient(settings, transport=httpx2.MockTransport(lynn)) as client:
+        with pytest.raises(UpstreamUnavailable) as caught:
+            await client.get_campaign(CAMPAIGN["id"])
+    assert caught.value.message == message
+
+
+async def test_renewed_tokens_do_not_pile_up_as_secrets() -> None:
+    """Each renewal registers the new bearer; only the last few stay registered (see redaction)."""
+    lynn = TokenLynn()
+    before = len(secret_registry)
+    async with client_for(lynn) as client:
+        for _ in range(ROTATING_SLOT_HISTORY + 3):
+            await client.get_campaign(CAMPAIGN["id"])
+            lynn.exchanges.append(lynn.exchanges[-1])  # Lynn wants a new token for the next call
+    assert len(lynn.exchanges) > 2 * ROTATING_SLOT_HISTORY
+    assert len(secret_registry) - before <= ROTATING_SLOT_HISTORY
+    latest = f"issued-bearer-token-{len(lynn.exchanges) - 1}"  # the bearer of the last call
+    assert redact(latest) == "***"
