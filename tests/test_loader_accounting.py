@@ -11,7 +11,7 @@ the wrong unit, a stop reason dropped all went unnoticed there.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import anyio
@@ -20,9 +20,10 @@ import pytest
 
 from lynn_mcp.bulk.checks import RowChecker
 from lynn_mcp.bulk.loader import BulkLoad, LoadOptions
+from lynn_mcp.bulk.readers import RowFileError
 from lynn_mcp.bulk.report import LoadReport
 from lynn_mcp.bulk.resume import ChunkState, ResumeState
-from lynn_mcp.bulk.sources import open_source
+from lynn_mcp.bulk.sources import LoadSource, open_source
 from lynn_mcp.bulk.template import TemplateSpec
 from lynn_mcp.errors import InvalidArgument, LynnError, RateLimited, Timeout, UpstreamUnavailable
 from lynn_mcp.lynn.models import Task, TaskRecord, TaskRef
@@ -298,3 +299,33 @@ async def test_a_file_that_changes_while_loading_stops_before_the_next_chunk_rea
         "the file as it is now, start a new load (rows the campaign already holds come back as "
         "already_in_campaign)."
     )
+
+
+class BreaksAfterRow3:
+    """Rows whose reading fails after the third (a disk or share that went away mid-load)."""
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str, str]]]:
+        for n in range(1, 4):
+            yield n, {"Name": f"N{n}", "Phone": f"5697{n:07d}"}
+        raise RowFileError("the disk went away")
+
+    def changed(self) -> bool:
+        return False
+
+
+async def test_rows_that_can_no_longer_be_read_are_unprocessed_with_the_reason(tmp_path: Path) -> None:
+    source = LoadSource(BreaksAfterRow3(), 6, None, "rows")  # type: ignore[arg-type]
+    options = LoadOptions(chunk_size=2, max_in_flight=1, sleep=Sleeps(), results_path=tmp_path / "r.csv")
+    load = BulkLoad(
+        ScriptedLynn(), source, RowChecker(SPEC), fingerprint=FINGERPRINT, signer=SIGNER, options=options
+    )
+    report = await load.run()
+    assert (report.state, report.accepted, report.unprocessed) == ("Incomplete", 2, 4)
+    reason = "the file could not be read after row 3: the disk went away"
+    assert report.message == f"Stopped: {reason}. Call again with the same arguments and resume to finish."
+    assert lines(report) == [
+        ("accepted", "200", ""),
+        ("accepted", "200", ""),
+        ("unprocessed", "pending", ""),  # read, never sent
+        *[("unprocessed", "unread", f"not read: {reason}")] * 3,
+    ]
