@@ -147,6 +147,17 @@ def test_a_row_without_a_record_stays_unprocessed_and_its_chunk_unknown(
     ]
 
 
+def test_a_missing_record_is_noticed_when_every_other_row_was_accepted(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    sent = block(0, 1, ["56900000001", "56900000002", "56900000003"])
+    ledger.settle_task(sent, task(record(1, "200"), record(3, "200")), resent=False)
+    assert (ledger.tally.accepted, ledger.tally.unprocessed) == (2, 1)
+    assert ledger.next_state.state(0) is ChunkState.UNKNOWN
+    ledger.report(3, elapsed_s=0.0, signer=SIGNER, notes=[], stop_reason=None, stop_hint=None)
+    assert [line[2] for line in lines(tmp_path / "results.csv")] == ["accepted", "unprocessed", "accepted"]
+
+
 def test_rows_rejected_before_sending_are_written_with_their_chunk(ledger: Ledger, tmp_path: Path) -> None:
     local = [RowOutcome(1, "12", "rejected", "invalid_phone", "too short")]
     ledger.tally.reject(1, "invalid_phone", "too short")  # as the block reader counts it
