@@ -202,8 +202,8 @@ async def test_an_exchange_answer_that_is_not_a_token_says_so(answer: httpx2.Res
 async def test_renewed_tokens_do_not_pile_up_as_secrets() -> None:
     """Each renewal registers the new bearer; only the last few stay registered (see redaction)."""
     lynn = TokenLynn()
-    before = len(secret_registry)
     async with client_for(lynn) as client:
+        before = len(secret_registry)  # with the credentials the client registered when it was made
         for _ in range(ROTATING_SLOT_HISTORY + 3):
             await client.get_campaign(CAMPAIGN["id"])
             lynn.exchanges.append(lynn.exchanges[-1])  # Lynn wants a new token for the next call
