@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,7 @@ def task(*records: TaskRecord, campaign_id: str | None = "campaign-1") -> Task:
     return Task(task_id="t", state="Completed", records=list(records), campaign_id=campaign_id)
 
 
-def block(index: int | None, first_row: int, phones: list[str], *, local: list[RowOutcome] = ()) -> Block:  # type: ignore[assignment]
+def block(index: int | None, first_row: int, phones: list[str], *, local: Sequence[RowOutcome] = ()) -> Block:
     rows = [(first_row + offset, phone) for offset, phone in enumerate(phones)]
     return Block(index=index, rows=rows, local=list(local))
 

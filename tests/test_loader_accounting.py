@@ -76,7 +76,7 @@ class Sleeps:
         await anyio.lowlevel.checkpoint()
 
 
-def write_rows(path: Path, count: int, *, bad: set[int] = frozenset()) -> Path:  # type: ignore[assignment]
+def write_rows(path: Path, count: int, *, bad: frozenset[int] = frozenset()) -> Path:
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["Name", "Phone"])
@@ -247,7 +247,7 @@ async def test_a_resumed_chunk_that_may_have_landed_owns_its_409s(tmp_path: Path
 
 
 async def test_a_dry_run_sends_nothing_and_counts_what_it_would(tmp_path: Path) -> None:
-    load = await run_load(write_rows(tmp_path / "a.csv", 5, bad={3}), None, dry_run=True)
+    load = await run_load(write_rows(tmp_path / "a.csv", 5, bad=frozenset({3})), None, dry_run=True)
     report = load.report
     assert report is not None
     assert (report.state, report.rejected, report.unprocessed, report.resume) == ("DryRun", 1, 4, None)
@@ -272,7 +272,7 @@ async def test_progress_counts_rows_sent_and_settled(tmp_path: Path) -> None:
     async def progress(done: float, total: float | None, message: str | None) -> None:
         seen.append((done, total, message))
 
-    await run_load(write_rows(tmp_path / "a.csv", 4, bad={2}), ScriptedLynn(), progress=progress)
+    await run_load(write_rows(tmp_path / "a.csv", 4, bad=frozenset({2})), ScriptedLynn(), progress=progress)
     assert seen[-1] == (4.0, 4.0, "sent 3, confirmed 4 of 4 rows")
     assert [done for done, _, _ in seen] == sorted({done for done, _, _ in seen})
 
