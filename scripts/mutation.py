@@ -136,10 +136,14 @@ def _diff(mutant: str, path: str) -> str:
     return get_diff_for_mutant(mutant, path=path)
 
 
-def _changed_lines(diff: str) -> list[str]:
-    return [
-        line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")
-    ]
+def _change(diff: str) -> str:
+    """The mutated lines of a diff; for a mutant that only deletes, `removed: ` and the deleted lines."""
+    lines = diff.splitlines()
+    added = [line[1:].strip() for line in lines if line.startswith("+") and not line.startswith("+++")]
+    if added:
+        return " ".join(added)
+    removed = [line[1:].strip() for line in lines if line.startswith("-") and not line.startswith("---")]
+    return "removed: " + " ".join(removed)
 
 
 KILLED = {1, 3, 24, -24, 152, 255, 36}  # failed tests, pytest's internal error, timeouts (SIGXCPU)
@@ -175,7 +179,7 @@ def score(workdir: Path, names: list[str], *, show_diffs: bool) -> int:
             elif key in equivalents:
                 counts["equivalent"] += 1
                 entry = equivalents[key]
-                changed = " ".join(_changed_lines(_diff(key, module.path)))
+                changed = _change(_diff(key, module.path))
                 if entry["change"] not in changed:
                     stale.append(f"{key}: the mutant is now `{changed}`, not `{entry['change']}`: recheck it")
                 listed_equivalents.append((key, entry["change"], entry["reason"]))

@@ -214,6 +214,17 @@ def test_a_resumed_load_starts_from_the_earlier_calls_counts(tmp_path: Path) -> 
     ]
 
 
+def test_a_chunk_settled_earlier_keeps_the_rows_rejected_around_it(tmp_path: Path) -> None:
+    ledger = Ledger(FINGERPRINT, ResumeState(FINGERPRINT, bytearray([ChunkState.CONFIRMED]), 2))
+    ledger.open_results(None, tmp_path / "results.csv")
+    ledger.tally.reject(1, "invalid_phone", "too short")  # checked again by this call's reader
+    local = [RowOutcome(1, "12", "rejected", "invalid_phone", "too short")]
+    ledger.settle_unsent(block(0, 2, ["56900000002", "56900000003"], local=local))
+    report = ledger.report(3, elapsed_s=0.0, signer=SIGNER, notes=[], stop_reason=None, stop_hint=None)
+    assert (report.accepted, report.rejected, report.unprocessed) == (2, 1, 0)
+    assert [line[2] for line in lines(tmp_path / "results.csv")] == ["rejected", "earlier", "earlier"]
+
+
 def test_chunks_not_sent_are_pending_or_unknown(ledger: Ledger, tmp_path: Path) -> None:
     never = block(0, 1, ["56900000001"])
     maybe = block(1, 2, ["56900000002", "56900000003"])
