@@ -8,11 +8,16 @@ signing.py that tests/test_signing.py and the resume tests let through.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import struct
 from typing import Any
 
 import pytest
 
-from lynn_mcp.signing import MAX_TTL_S, ConfirmationSigner
+from lynn_mcp import signing
+from lynn_mcp.signing import MAX_TTL_S, ConfirmationSigner, RefusalReason
 
 KEY = "k" * 32
 NOW = 1_800_000_000.0
@@ -105,3 +110,78 @@ def test_a_token_minted_by_another_release_with_the_same_key_is_honoured() -> No
         .verify(RELEASED_TOKEN, "delete_campaign", arguments, "tenant-7", state="status Stopped", now=NOW)
         .ok
     )
+
+
+# -- verify: what is refused as not a token at all, and the replay cache's housekeeping -------------
+
+TOOL = "delete_campaign"
+ARGS = {"campaign_id": "c"}
+
+
+def verify(signer: ConfirmationSigner, token: Any, now: float = NOW + 1) -> Any:
+    return signer.verify(token, TOOL, ARGS, 7, now=now)
+
+
+def test_a_token_padded_to_the_limit_is_read_and_one_over_it_is_not(signer: ConfirmationSigner) -> None:
+    token = signer.mint(TOOL, ARGS, 7, now=NOW)
+    over = f"{token:^257}"  # spaces around, as a paste may bring
+    assert verify(signer, over).reason is RefusalReason.MALFORMED
+    assert verify(signer, f"{token:^256}").ok  # not spent by the refusal above
+    assert verify(signer, None).reason is RefusalReason.MALFORMED
+    assert verify(signer, 12345).reason is RefusalReason.MALFORMED
+
+
+def test_a_token_whose_parts_have_the_wrong_length_is_malformed(signer: ConfirmationSigner) -> None:
+    payload, mac = signer.mint(TOOL, ARGS, 7, now=NOW).split(".")
+    short = base64.urlsafe_b64encode(b"x" * 10).rstrip(b"=").decode()
+    assert verify(signer, f"{short}.{mac}").reason is RefusalReason.MALFORMED
+    assert verify(signer, f"{payload}.{short}").reason is RefusalReason.MALFORMED
+
+
+def test_a_token_of_another_format_version_is_refused_even_when_signed() -> None:
+    """A version-1 token (before tokens bound the previewed state) signed with the right key."""
+    mac_key = hmac.new(KEY.encode(), b"lynn-mcp confirmation token v1", hashlib.sha256).digest()
+    digest = signing._digest  # the labelled digests the payload holds
+    payload = struct.pack(
+        ">BI12s8s8s16s16s",
+        1,
+        int(NOW) + 300,
+        b"n" * 12,
+        digest(b"tool", TOOL.encode(), 8),
+        digest(b"tenant", b"7", 8),
+        digest(b"arguments", signing.canonical_arguments(ARGS), 16),
+        digest(b"state", b"", 16),
+    )
+    mac = hmac.new(mac_key, payload, hashlib.sha256).digest()
+    token = f"{signing._encode(payload)}.{signing._encode(mac)}"
+    assert verify(ConfirmationSigner(KEY), token).reason is RefusalReason.MALFORMED
+    current = bytes([2]) + payload[1:]  # the same payload as this release writes it is accepted
+    resigned = (
+        f"{signing._encode(current)}.{signing._encode(hmac.new(mac_key, current, hashlib.sha256).digest())}"
+    )
+    assert verify(ConfirmationSigner(KEY), resigned).ok
+
+
+def test_forgetting_expired_uses_keeps_the_live_ones(signer: ConfirmationSigner) -> None:
+    """Expired entries are dropped from the front of the replay cache; a live one behind them stays."""
+    short_lived = signer.mint(TOOL, ARGS, 7, ttl_s=10, now=NOW)
+    live = signer.mint(TOOL, ARGS, 7, ttl_s=3600, now=NOW)
+    assert verify(signer, short_lived, now=NOW).ok
+    assert verify(signer, live, now=NOW).ok
+    assert verify(signer, signer.mint(TOOL, ARGS, 7, now=NOW + 10), now=NOW + 10).ok  # sweeps
+    assert verify(signer, live, now=NOW + 10).reason is RefusalReason.REPLAYED
+
+
+def test_a_full_replay_cache_sweeps_expired_uses_before_forgetting_a_live_one(
+    monkeypatch: pytest.MonkeyPatch, signer: ConfirmationSigner
+) -> None:
+    monkeypatch.setattr(signing, "REPLAY_CACHE_SIZE", 3)
+    oldest_live = signer.mint(TOOL, ARGS, 7, ttl_s=3600, now=NOW)
+    expiring = signer.mint(TOOL, ARGS, 7, ttl_s=10, now=NOW)
+    newest_live = signer.mint(TOOL, ARGS, 7, ttl_s=3600, now=NOW)
+    for token in (oldest_live, expiring, newest_live):
+        assert verify(signer, token, now=NOW).ok
+    # Full, with the expired use in the middle: it goes, and both live ones are still remembered.
+    assert verify(signer, signer.mint(TOOL, ARGS, 7, now=NOW + 10), now=NOW + 10).ok
+    assert verify(signer, oldest_live, now=NOW + 10).reason is RefusalReason.REPLAYED
+    assert verify(signer, newest_live, now=NOW + 10).reason is RefusalReason.REPLAYED
