@@ -185,3 +185,23 @@ def test_a_full_replay_cache_sweeps_expired_uses_before_forgetting_a_live_one(
     assert verify(signer, signer.mint(TOOL, ARGS, 7, now=NOW + 10), now=NOW + 10).ok
     assert verify(signer, oldest_live, now=NOW + 10).reason is RefusalReason.REPLAYED
     assert verify(signer, newest_live, now=NOW + 10).reason is RefusalReason.REPLAYED
+
+
+def test_a_state_holding_a_lone_surrogate_still_binds(signer: ConfirmationSigner) -> None:
+    """Lynn's JSON may carry an unpaired \\ud800 escape in a name; the state that quotes it binds."""
+    state = 'status Stopped, name "Promo \ud800"'
+    token = signer.mint(TOOL, ARGS, 7, state=state, now=NOW)
+    assert signer.verify(token, TOOL, ARGS, 7, state="status Stopped", now=NOW + 1).reason is (
+        RefusalReason.STATE_CHANGED
+    )
+    assert signer.verify(token, TOOL, ARGS, 7, state=state, now=NOW + 1).ok
+
+
+def test_arguments_json_cannot_express_are_never_bound(signer: ConfirmationSigner) -> None:
+    with pytest.raises(ValueError, match="Out of range float values are not JSON compliant"):
+        signing.canonical_arguments({"ratio": float("nan")})
+    token = signer.mint(TOOL, ARGS, 7, now=NOW)
+    assert signer.verify(token, TOOL, {"ratio": float("inf")}, 7, now=NOW + 1).reason is (
+        RefusalReason.WRONG_ARGUMENTS
+    )
+    assert verify(signer, token).ok  # the refusal did not spend it
