@@ -80,6 +80,20 @@ def test_a_phone_must_have_8_to_15_ascii_digits_however_it_was_written(raw: str,
         )
 
 
+@pytest.mark.parametrize("raw", ["5.69E+10", "56912345679.5"])
+def test_a_phone_whose_digits_are_uncertain_is_rejected_as_written(raw: str) -> None:
+    checked = RowChecker(SPEC).check(6, row(raw))
+    assert (checked.row_no, checked.phone, checked.reason, checked.data) == (
+        6,
+        raw,
+        RejectReason.INVALID_PHONE,
+        None,
+    )
+    assert checked.detail.endswith(
+        "format the phone column as Text (or as Number with 0 decimals) in the spreadsheet and export it again"
+    )
+
+
 def test_a_duplicate_is_found_however_many_rows_lie_between() -> None:
     checker = RowChecker(SPEC)
     assert checker.check(1, row("56900000000")).reason is None
@@ -183,8 +197,12 @@ def test_a_blacklist_row_keeps_its_name_and_channel_and_normalises_phones_only()
     assert email.data == {"identifier": "Ana.Perez@Example.com", "do_not_disturb": "true", "channel": "Email"}
     whatsapp = checker.check(3, {"identifier": "56966666666", "channel": "WhatsApp"})
     assert whatsapp.data == {"identifier": "56966666666", "do_not_disturb": "true", "channel": "WhatsApp"}
-    uncertain = checker.check(4, {"identifier": "5.69E+10"})
-    assert uncertain.reason is RejectReason.INVALID_PHONE
+    uncertain = checker.check(4, {"identifier": " 5.69E+10 "})
+    assert (uncertain.row_no, uncertain.phone, uncertain.reason) == (
+        4,
+        "5.69E+10",
+        RejectReason.INVALID_PHONE,
+    )
     assert "scientific notation" in uncertain.detail
 
 
