@@ -90,7 +90,8 @@ def test_a_phone_whose_digits_are_uncertain_is_rejected_as_written(raw: str) -> 
         None,
     )
     assert checked.detail.endswith(
-        "format the phone column as Text (or as Number with 0 decimals) in the spreadsheet and export it again"
+        "format the phone column as Text (or as Number with 0 decimals) in the spreadsheet "
+        "and export it again"
     )
 
 
