@@ -187,7 +187,7 @@ def test_a_blacklist_flag_that_says_no_lifts(flag: str) -> None:
 def test_a_blacklist_row_keeps_its_name_and_channel_and_normalises_phones_only() -> None:
     checker = DndRowChecker()
     phone = checker.check(1, {"identifier": " +56 9 6666-6666 ", "name": "  Ana ", "channel": " SMS "})
-    assert (phone.reason, phone.phone) == (None, "56966666666")
+    assert (phone.row_no, phone.reason, phone.phone) == (1, None, "56966666666")
     assert phone.data == {
         "identifier": "56966666666",
         "do_not_disturb": "true",

@@ -205,3 +205,24 @@ def test_arguments_json_cannot_express_are_never_bound(signer: ConfirmationSigne
         RefusalReason.WRONG_ARGUMENTS
     )
     assert verify(signer, token).ok  # the refusal did not spend it
+
+
+def test_every_payload_round_trips_whatever_its_encoding_ends_with(signer: ConfirmationSigner) -> None:
+    for payload in (b"\x00\x00\x17", b"\xff\xfe", b"a", b"", bytes(range(256))):
+        assert signer.unseal(PURPOSE, signer.seal(PURPOSE, payload)) == payload
+    assert signer.seal(PURPOSE, b"\x00\x00\x17").startswith("AAAX.")
+
+
+def test_a_token_has_exactly_one_accepted_spelling(signer: ConfirmationSigner) -> None:
+    """The base64 decoder skips stray characters and ignores a last character's unused bits; a token
+    or handle spelled another way is refused, not read as the same bytes."""
+    token = signer.mint(TOOL, ARGS, 7, now=NOW)
+    payload, mac = token.split(".")
+    stray = f"{payload[:10]}!{payload[10:]}.{mac}"
+    assert verify(signer, stray).reason is RefusalReason.MALFORMED
+    handle = signer.seal(PURPOSE, b"ab")  # "YWI": the last character carries two unused bits
+    assert handle.startswith("YWI.")
+    assert signer.unseal(PURPOSE, "YWJ" + handle[3:]) is None  # the same bytes, other unused bits
+    assert signer.unseal(PURPOSE, "Y!WI" + handle[3:]) is None
+    assert signer.unseal(PURPOSE, handle) == b"ab"
+    assert verify(signer, token).ok
