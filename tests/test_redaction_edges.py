@@ -80,3 +80,12 @@ def test_a_secret_after_two_patterns_matching_the_same_value_is_hidden_too() -> 
     """`Authorization: Bearer <token>` is found by two patterns; the secret after it still is one."""
     text = "Authorization: Bearer abcdefghijklmnopqrstuv and later token=zzz"
     assert SecretRegistry().redact(text) == "Authorization: Bearer *** and later token=***"
+
+
+def test_keys_kept_as_they_are_are_kept_at_any_depth() -> None:
+    document = {"outer": {"kept": "as is", "other": "x"}, "rows": [{"kept": "as is"}, ("y", {"kept": "z"})]}
+    copied = map_strings(document, str.upper, keep={"kept"})
+    assert copied == {
+        "OUTER": {"KEPT": "as is", "OTHER": "X"},
+        "ROWS": [{"KEPT": "as is"}, ["Y", {"KEPT": "z"}]],
+    }

@@ -80,7 +80,7 @@ def test_a_phone_must_have_8_to_15_ascii_digits_however_it_was_written(raw: str,
         )
 
 
-@pytest.mark.parametrize("raw", ["5.69E+10", "56912345679.5"])
+@pytest.mark.parametrize("raw", ["5.69E+10", "56912345679.5", "5e10", "5E10"])
 def test_a_phone_whose_digits_are_uncertain_is_rejected_as_written(raw: str) -> None:
     checked = RowChecker(SPEC).check(6, row(raw))
     assert (checked.row_no, checked.phone, checked.reason, checked.data) == (
