@@ -159,6 +159,12 @@ def test_a_missing_record_is_noticed_when_every_other_row_was_accepted(
     assert [line[2] for line in lines(tmp_path / "results.csv")] == ["accepted", "unprocessed", "accepted"]
 
 
+def test_every_row_without_a_record_is_counted(ledger: Ledger) -> None:
+    sent = block(0, 1, ["56900000001", "56900000002", "56900000003", "56900000004"])
+    ledger.settle_task(sent, task(record(2, "200")), resent=False)
+    assert (ledger.tally.accepted, ledger.tally.unprocessed) == (1, 3)
+
+
 def test_rows_rejected_before_sending_are_written_with_their_chunk(ledger: Ledger, tmp_path: Path) -> None:
     local = [RowOutcome(1, "12", "rejected", "invalid_phone", "too short")]
     ledger.tally.reject(1, "invalid_phone", "too short")  # as the block reader counts it
