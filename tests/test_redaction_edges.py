@@ -1,0 +1,91 @@
+"""Redaction at its edges: a refreshed token's history, forgetting, the spellings a secret takes in a
+form body, one secret inside another, and copies of documents that keep what they must.
+
+Written for the mutation run (scripts/mutation.sh): each test here failed against a change to
+redaction/registry.py or redaction/patterns.py that tests/test_redaction.py let through.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote_plus
+
+from lynn_mcp.redaction import REDACTED, SecretRegistry, map_strings
+
+
+def test_a_token_registered_again_does_not_push_older_ones_out() -> None:
+    registry = SecretRegistry()
+    values = [f"bearer-token-value-{name}" for name in "abcde"]
+    for value in values[:4]:
+        registry.register(value, slot="lynn_bearer")
+    registry.register(values[0], slot="lynn_bearer")  # the same token again: still one of four
+    registry.register(values[4], slot="lynn_bearer")
+    assert registry.redact(values[0]) == values[0]  # the oldest has aged out
+    assert [registry.redact(value) for value in values[1:]] == [REDACTED] * 4
+    assert len(registry) == 4
+
+
+def test_slots_age_out_on_their_own() -> None:
+    registry = SecretRegistry()
+    registry.register("static-secret-value")
+    registry.register("other-slot-value-1", slot="other")
+    for n in range(10):
+        registry.register(f"bearer-token-value-{n}", slot="lynn_bearer")
+    assert registry.redact("static-secret-value other-slot-value-1") == f"{REDACTED} {REDACTED}"
+
+
+def test_clear_forgets_every_value() -> None:
+    registry = SecretRegistry()
+    registry.register("static-secret-value")
+    registry.register("bearer-token-value", slot="lynn_bearer")
+    registry.clear()
+    assert len(registry) == 0
+    assert (
+        registry.redact("static-secret-value bearer-token-value") == "static-secret-value bearer-token-value"
+    )
+    assert registry.redact_json_body(b'{"a": "static-secret-value"}') == b'{"a": "static-secret-value"}'
+
+
+def test_a_secret_in_a_form_body_is_hidden_in_its_plus_spelling() -> None:
+    registry = SecretRegistry()
+    secret = "pass phrase with spaces+plus"
+    registry.register(secret)
+    form = f"grant=1&secretValue={quote_plus(secret)}&page=2"
+    assert quote_plus(secret) in form
+    assert registry.redact_registered(form) == f"grant=1&secretValue={REDACTED}&page=2"
+
+
+def test_a_secret_inside_a_longer_one_leaves_nothing_of_the_longer() -> None:
+    registry = SecretRegistry()
+    registry.register("abcd1234")
+    registry.register("abcd1234-and-more")
+    assert registry.redact_registered("x abcd1234-and-more y abcd1234 z") == f"x {REDACTED} y {REDACTED} z"
+
+
+def test_needs_redaction_is_false_only_for_text_with_nothing_to_hide() -> None:
+    registry = SecretRegistry()
+    registry.register("static-secret-value")
+    assert not registry.needs_redaction("campaign 42 started")
+    assert registry.needs_redaction("has static-secret-value")
+    assert registry.needs_redaction("an API KEY word")  # a pattern's gate word, in any case
+    assert not SecretRegistry().needs_redaction("plain text")
+
+
+def test_a_copy_of_a_document_keeps_what_it_must() -> None:
+    document = {"a": "up", 3: ("x", {"b": "y"}), "kept": {"c": "as is"}, "n": None, "f": 1.5}
+    copied = map_strings(document, str.upper, keep={"kept"})
+    assert copied == {"A": "UP", 3: ["X", {"B": "Y"}], "KEPT": {"c": "as is"}, "N": None, "F": 1.5}
+
+
+def test_a_secret_after_two_patterns_matching_the_same_value_is_hidden_too() -> None:
+    """`Authorization: Bearer <token>` is found by two patterns; the secret after it still is one."""
+    text = "Authorization: Bearer abcdefghijklmnopqrstuv and later token=zzz"
+    assert SecretRegistry().redact(text) == "Authorization: Bearer *** and later token=***"
+
+
+def test_keys_kept_as_they_are_are_kept_at_any_depth() -> None:
+    document = {"outer": {"kept": "as is", "other": "x"}, "rows": [{"kept": "as is"}, ("y", {"kept": "z"})]}
+    copied = map_strings(document, str.upper, keep={"kept"})
+    assert copied == {
+        "OUTER": {"KEPT": "as is", "OTHER": "X"},
+        "ROWS": [{"KEPT": "as is"}, ["Y", {"KEPT": "z"}]],
+    }
