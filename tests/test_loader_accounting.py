@@ -44,6 +44,8 @@ Answer = LynnError | list[str] | None
 class ScriptedLynn:
     """A `ChunkApi`: the n-th POST is answered as `answers[n]` says (a task when it runs out)."""
 
+    operation = "AddCampaingData"
+
     def __init__(self, *answers: Answer, hold_tasks: bool = False) -> None:
         self.answers = list(answers)
         self.posts: list[int] = []  # rows per POST

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from lynn_mcp.config import Settings
 from lynn_mcp.sandbox import SandboxServer
 from lynn_mcp.server import build_server
-from lynn_mcp.server.http import MAX_BODY_BYTES, build_http_app, run_http, security_for
+from lynn_mcp.server.http import MAX_BODY_BYTES, GracefulServer, build_http_app, run_http, security_for
 
 pytestmark = pytest.mark.anyio
 
@@ -203,7 +203,9 @@ def test_a_listed_browser_origin_gets_cors_and_others_get_none(guarded: InProces
     answer = guarded.post(Authorization=f"Bearer {bearer}", Origin=BROWSER_ORIGIN)
     assert answer.status_code == 200  # a listed origin also passes the transport's Origin allowlist
     assert answer.headers["access-control-allow-origin"] == BROWSER_ORIGIN
-    assert answer.headers["access-control-expose-headers"] == "Mcp-Session-Id"
+    # The session id, and the OAuth challenge a browser client reads to find where to sign in.
+    exposed = {name.strip() for name in answer.headers["access-control-expose-headers"].split(",")}
+    assert exposed == {"Mcp-Session-Id", "WWW-Authenticate"}
 
 
 def test_hosts_and_origins_outside_the_allowlists_are_refused(guarded: InProcessHttp, bearer: str) -> None:
@@ -288,26 +290,39 @@ def test_allowlists_name_the_bound_address_localhost_and_the_listed_origins() ->
 
 
 class UvicornRun:
-    """Stands in for `uvicorn.run`: records what would be served, binds nothing."""
+    """Stands in for the server's `run`: records what would be served, binds nothing."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[ASGIApp, dict[str, Any]]] = []
 
-    def __call__(self, app: ASGIApp, **options: Any) -> None:
-        self.calls.append((app, options))
+    def record(self, server: GracefulServer) -> None:
+        config = server.config
+        options = {
+            "host": config.host,
+            "port": config.port,
+            "log_level": config.log_level,
+            "access_log": config.access_log,
+        }
+        self.calls.append((config.app, options))
+        server.started = True
 
 
 @pytest.fixture
 def uvicorn_run(monkeypatch: pytest.MonkeyPatch) -> UvicornRun:
     recorder = UvicornRun()
-    monkeypatch.setattr(uvicorn, "run", recorder)
+
+    def run(server: GracefulServer, sockets: object = None) -> None:
+        recorder.record(server)
+
+    monkeypatch.setattr(GracefulServer, "run", run)
     return recorder
 
 
 REFUSAL = (
-    "lynn-mcp: refusing to serve on {host} without LYNN_HTTP_TOKEN: anyone who can reach the port "
-    "could use your Lynn credentials. Set LYNN_HTTP_TOKEN to a long random string (clients send it "
-    "as `Authorization: Bearer ...`), or bind 127.0.0.1.\n"
+    "lynn-mcp: refusing to serve on {host} without LYNN_HTTP_TOKEN or LYNN_OAUTH_ISSUER: anyone who "
+    "can reach the port could use your Lynn credentials. Set LYNN_HTTP_TOKEN to a long random string "
+    "(clients send it as `Authorization: Bearer ...`), or sign people in through your identity "
+    "provider with LYNN_OAUTH_ISSUER and LYNN_PUBLIC_URL (docs/security.md), or bind 127.0.0.1.\n"
 )
 
 
