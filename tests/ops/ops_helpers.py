@@ -15,7 +15,7 @@ from typing import IO
 
 import httpx2
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lynn_mcp.sandbox import SEED_ACCESS_TOKEN, SEED_ACCESS_TOKEN_SECRET, SEED_TENANT
 
@@ -40,7 +40,12 @@ class ServedApp:
     """An ASGI app (lifespan included) served by uvicorn on 127.0.0.1:`port`, in a thread."""
 
     def __init__(self, app: ASGIApp, port: int) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+        # A plain function in front: uvicorn calls the app with no arguments to tell an app from an
+        # app factory, and a mutation run's wrapped `__call__` would pass for a factory.
+        async def served(scope: Scope, receive: Receive, send: Send) -> None:
+            await app(scope, receive, send)
+
+        config = uvicorn.Config(served, host="127.0.0.1", port=port, log_config=None, access_log=False)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self.url = f"http://127.0.0.1:{port}"
