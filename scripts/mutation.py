@@ -53,8 +53,21 @@ MODULES: dict[str, Module] = {
     "signing": Module("lynn_mcp/signing.py"),
     "server/consent": Module("lynn_mcp/server/consent.py"),
     # The guard classes, the allowlists, the app that stacks them, and the refusal to serve a
-    # non-loopback address without LYNN_HTTP_TOKEN.
-    "server/http": Module("lynn_mcp/server/http.py"),
+    # non-loopback address without a way to sign clients in. Not GracefulServer (the shutdown): its
+    # tests signal a real `lynn-mcp --http` process, which a mutation run cannot see into.
+    "server/http": Module(
+        "lynn_mcp/server/http.py",
+        (
+            "xǁBearerGuardǁ__init__",
+            "xǁBearerGuardǁ__call__",
+            "xǁCaseInsensitiveHostǁ__init__",
+            "xǁCaseInsensitiveHostǁ__call__",
+            "x_security_for",
+            "x_build_http_app",
+            "x_unprotected_bind",
+            "x_run_http",
+        ),
+    ),
     "bulk/ledger": Module("lynn_mcp/bulk/ledger.py"),
     "bulk/report": Module("lynn_mcp/bulk/report.py"),
     # The accounting: what is sent and whether it may have landed, how a chunk settles, why a load

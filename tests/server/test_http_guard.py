@@ -294,6 +294,7 @@ class UvicornRun:
 
     def __init__(self) -> None:
         self.calls: list[tuple[ASGIApp, dict[str, Any]]] = []
+        self.starts = True  # False: as uvicorn when the port is taken
 
     def record(self, server: GracefulServer) -> None:
         config = server.config
@@ -302,9 +303,10 @@ class UvicornRun:
             "port": config.port,
             "log_level": config.log_level,
             "access_log": config.access_log,
+            "graceful_s": (config.timeout_graceful_shutdown, server.grace_s),
         }
         self.calls.append((config.app, options))
-        server.started = True
+        server.started = self.starts
 
 
 @pytest.fixture
@@ -344,14 +346,20 @@ async def test_with_a_token_a_lan_address_is_served_behind_the_bearer(
     settings = make_settings(
         base_url="http://127.0.0.1:9", tenant=1, token="t" * 32, http_token="h" * 32, log_level="warning"
     )
-    assert run_http(build_server(settings), settings, host="192.168.1.20", port=8000) == 0
+    assert run_http(build_server(settings), settings, host="192.168.1.20", port=8123) == 0
     [(app, options)] = uvicorn_run.calls
-    assert options == {"host": "192.168.1.20", "port": 8000, "log_level": "warning", "access_log": False}
-    assert capsys.readouterr().err == "lynn-mcp: serving MCP at http://192.168.1.20:8000/mcp\n"
+    assert options == {
+        "host": "192.168.1.20",
+        "port": 8123,
+        "log_level": "warning",
+        "access_log": False,
+        "graceful_s": (settings.shutdown_grace_s, settings.shutdown_grace_s),
+    }
+    assert capsys.readouterr().err == "lynn-mcp: serving MCP at http://192.168.1.20:8123/mcp\n"
     async with (
         running(app),
         httpx2.AsyncClient(
-            transport=httpx2.ASGITransport(app=app), base_url="http://192.168.1.20:8000"
+            transport=httpx2.ASGITransport(app=app), base_url="http://192.168.1.20:8123"
         ) as http,
     ):
         assert (await http.get("/health")).status_code == 200
@@ -359,7 +367,7 @@ async def test_with_a_token_a_lan_address_is_served_behind_the_bearer(
         authorized = {**JSON_HEADERS, "Authorization": f"Bearer {'h' * 32}"}
         # The app serves the address it was told to bind, on that port, and no other.
         assert (await http.post("/mcp", json=LIST_TOOLS, headers=authorized)).status_code == 200
-        elsewhere = {**authorized, "Host": "192.168.1.20:8001"}
+        elsewhere = {**authorized, "Host": "192.168.1.20:8124"}
         assert (await http.post("/mcp", json=LIST_TOOLS, headers=elsewhere)).status_code == 421
 
 
@@ -383,22 +391,51 @@ def test_loopback_is_served_without_a_token(
     host: str, uvicorn_run: UvicornRun, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = make_settings(base_url="http://127.0.0.1:9", tenant=1, token="t" * 32)
-    with caplog.at_level(logging.WARNING, logger="lynn_mcp.server.http"):
+    with caplog.at_level(logging.INFO, logger="lynn_mcp.server.http"):
         assert run_http(build_server(settings), settings, host=host, port=8000) == 0
     assert [options["host"] for _, options in uvicorn_run.calls] == [host]
     assert uvicorn_run.calls[0][1]["log_level"] == "info"
-    warnings = [record.getMessage() for record in caplog.records if record.name == "lynn_mcp.server.http"]
-    assert warnings == [
+    logged = [record.getMessage() for record in caplog.records if record.name == "lynn_mcp.server.http"]
+    assert logged == [
+        "HTTP sign-in: none (loopback only)",
         "LYNN_SIGNING_KEY is not set: confirmation tokens and elicitation answers are honoured only "
         "by this process. Behind a load balancer, give every replica the same LYNN_SIGNING_KEY.",
         "LYNN_FILE_ROOT is not set: the file tools refuse file_path over HTTP (inline rows work). "
         "Set it to the directory that holds the files remote clients may load.",
     ]
-    assert all(
-        record.levelno == logging.WARNING
-        for record in caplog.records
-        if record.name == "lynn_mcp.server.http"
-    )
+    levels = [record.levelno for record in caplog.records if record.name == "lynn_mcp.server.http"]
+    assert levels == [logging.INFO, logging.WARNING, logging.WARNING]
+
+
+def test_a_server_that_could_not_start_exits_with_uvicorns_code(uvicorn_run: UvicornRun) -> None:
+    settings = make_settings(base_url="http://127.0.0.1:9", tenant=1, token="t" * 32)
+    uvicorn_run.starts = False
+    assert run_http(build_server(settings), settings, host="127.0.0.1", port=8000) == 3
+
+
+async def test_readiness_says_starting_until_the_lifespan_has_run() -> None:
+    # Lynn is a closed port: a readiness probe that asked it would say upstream_unavailable.
+    settings = make_settings(base_url="http://127.0.0.1:9", tenant=1, token="t" * 32)
+    app = build_http_app(build_server(settings), settings, host="127.0.0.1", port=8000)
+    async with httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=app), base_url="http://127.0.0.1:8000"
+    ) as http:
+        answer = await http.get("/readyz")
+    assert (answer.status_code, answer.json()) == (503, {"status": "not_ready", "reason": "starting"})
+
+
+async def test_a_public_url_alone_signs_no_one_in(module_sandbox: SandboxServer) -> None:
+    # LYNN_PUBLIC_URL is only the address OAuth tokens name; without LYNN_OAUTH_ISSUER nothing checks them.
+    settings = sandbox_settings(module_sandbox, public_url="https://mcp.example.com/mcp")
+    app = build_http_app(build_server(settings), settings, host="127.0.0.1", port=8000)
+    async with (
+        running(app),
+        httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://127.0.0.1:8000") as http,
+    ):
+        answer = await http.post("/mcp", json=LIST_TOOLS, headers=JSON_HEADERS)
+        assert answer.status_code == 200
+        assert "www-authenticate" not in answer.headers
+        assert (await http.get("/.well-known/oauth-protected-resource")).status_code == 404
 
 
 def test_a_shared_signing_key_and_a_file_root_leave_nothing_to_warn_about(
@@ -411,3 +448,26 @@ def test_a_shared_signing_key_and_a_file_root_leave_nothing_to_warn_about(
         assert run_http(build_server(settings), settings, host="127.0.0.1", port=8000) == 0
     assert [record for record in caplog.records if record.name == "lynn_mcp.server.http"] == []
     assert len(uvicorn_run.calls) == 1
+
+
+async def test_readiness_asks_lynn_once_and_does_not_retry() -> None:
+    # The probe answers for this replica now: a Lynn that is down is reported at once, not retried.
+    asked: list[str] = []
+
+    def lynn(request: httpx2.Request) -> httpx2.Response:
+        asked.append(request.url.path)
+        return httpx2.Response(503, json={"message": "down for maintenance"})
+
+    settings = make_settings(base_url="http://127.0.0.1:9", tenant=1, token="t" * 32)
+    server = build_server(settings, transport=httpx2.MockTransport(lynn))
+    app = build_http_app(server, settings, host="127.0.0.1", port=8000)
+    async with (
+        running(app),
+        httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://127.0.0.1:8000") as http,
+    ):
+        answer = await http.get("/readyz")
+    assert (answer.status_code, answer.json()) == (
+        503,
+        {"status": "not_ready", "reason": "upstream_unavailable"},
+    )
+    assert len(asked) == 1
