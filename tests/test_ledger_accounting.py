@@ -83,19 +83,20 @@ def test_each_record_status_settles_its_own_row(ledger: Ledger, tmp_path: Path, 
         record(4, "403", "blacklisted"),
         record(5, "200"),
         record(6, "409"),
+        record(7, "400"),  # a second rejection of one kind, without a message
     ]
-    sent = block(0, 1, [f"5690000000{n}" for n in range(1, 7)])
+    sent = block(0, 1, [f"5690000000{n}" for n in range(1, 8)])
     ledger.settle_task(sent, task(*(records if in_order else reversed(records))), resent=False)
 
     tally = ledger.tally
-    assert (tally.accepted, tally.already_in_campaign, tally.rejected, tally.unprocessed) == (2, 2, 2, 0)
-    assert tally.rejected_by_reason == Counter({"400": 1, "403": 1})
-    assert [text for _, text in tally.examples] == ["row 3: 400 bad date", "row 4: 403 blacklisted"]
+    assert (tally.accepted, tally.already_in_campaign, tally.rejected, tally.unprocessed) == (2, 2, 3, 0)
+    assert tally.rejected_by_reason == Counter({"400": 2, "403": 1})
+    assert [text for _, text in tally.examples][:2] == ["row 3: 400 bad date", "row 4: 403 blacklisted"]
     state = ledger.next_state
     assert state.state(0) is ChunkState.CONFIRMED
     assert (state.earlier_accepted, state.earlier_already_in_campaign) == (2, 2)
-    assert state.earlier_rejected == Counter({"400": 1, "403": 1})
-    ledger.report(6, elapsed_s=0.0, signer=SIGNER, notes=[], stop_reason=None, stop_hint=None)
+    assert state.earlier_rejected == Counter({"400": 2, "403": 1})
+    ledger.report(7, elapsed_s=0.0, signer=SIGNER, notes=[], stop_reason=None, stop_hint=None)
     assert lines(tmp_path / "results.csv") == [
         ("1", "56900000001", "accepted", "200", ""),
         ("2", "56900000002", "already_in_campaign", "409", "already there"),
@@ -103,6 +104,7 @@ def test_each_record_status_settles_its_own_row(ledger: Ledger, tmp_path: Path, 
         ("4", "56900000004", "rejected", "403", "blacklisted"),
         ("5", "56900000005", "accepted", "200", ""),
         ("6", "56900000006", "already_in_campaign", "409", ""),
+        ("7", "56900000007", "rejected", "400", ""),
     ]
 
 

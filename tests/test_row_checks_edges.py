@@ -55,6 +55,9 @@ def test_each_rejection_says_why_in_the_users_words() -> None:
     assert malformed == CheckedRow(
         6, "569", reason=RejectReason.MALFORMED_ROW, detail="row has 4 fields but the header has 3"
     )
+    # A row broken before its phone cell: the rejection has an empty phone, not a made-up one.
+    unread = checker.check(7, MalformedRow("a quote is never closed", {"Name": "Ana"}))
+    assert unread == CheckedRow(7, "", reason=RejectReason.MALFORMED_ROW, detail="a quote is never closed")
 
 
 @pytest.mark.parametrize(

@@ -152,10 +152,9 @@ class RowChecker:
     a dry run and the real send each need a fresh one.
     """
 
-    __slots__ = ("_column_list", "_columns", "_phone_column", "_seen", "spec")
+    __slots__ = ("_column_list", "_columns", "_phone_column", "_seen")
 
     def __init__(self, spec: TemplateSpec) -> None:
-        self.spec = spec
         self._columns = spec.columns
         self._column_list = list(spec.columns)
         self._phone_column = spec.phone_column
