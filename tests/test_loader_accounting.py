@@ -11,6 +11,7 @@ the wrong unit, a stop reason dropped all went unnoticed there.
 from __future__ import annotations
 
 import csv
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -119,10 +120,15 @@ async def run_load(
 async def test_a_chunk_lynn_rate_limited_was_not_acted_on_so_its_409s_are_not_ours(tmp_path: Path) -> None:
     api = ScriptedLynn(RateLimited("slow down", retry_after=2.0), ["409", "200"])
     sleeps = Sleeps()
+    started = time.monotonic()
     load = await run_load(write_rows(tmp_path / "a.csv", 2), api, sleep=sleeps)
+    took = time.monotonic() - started
     report = load.report
     assert report is not None
     assert (report.accepted, report.already_in_campaign, report.unprocessed) == (1, 1, 0)
+    assert (
+        0 <= report.elapsed_s <= round(took, 3) + 0.001
+    )  # the load's own time (to the ms), not a clock reading
     assert sleeps.waits == [2.0]  # Lynn's Retry-After, not the curve
     assert api.posts == [2, 2]
     assert lines(report)[0] == ("already_in_campaign", "409", "")
