@@ -10,6 +10,7 @@ from __future__ import annotations
 from urllib.parse import quote_plus
 
 from lynn_mcp.redaction import REDACTED, SecretRegistry, map_strings
+from lynn_mcp.redaction.patterns import redact_patterns
 
 
 def test_a_token_registered_again_does_not_push_older_ones_out() -> None:
@@ -89,3 +90,23 @@ def test_keys_kept_as_they_are_are_kept_at_any_depth() -> None:
         "OUTER": {"KEPT": "as is", "OTHER": "X"},
         "ROWS": [{"KEPT": "as is"}, ["Y", {"KEPT": "z"}]],
     }
+
+
+def test_a_scrubbed_body_keeps_lynns_other_characters_as_they_were() -> None:
+    # What is not a secret reaches the parser (and a debug log) as Lynn wrote it: no \u escapes,
+    # and a lone surrogate Lynn escaped survives the round trip instead of failing the answer.
+    registry = SecretRegistry()
+    registry.register("static-secret-value")
+    body = '{"name":"José static-secret-value 🎉","odd":"\\ud800"}'.encode()
+    scrubbed = registry.redact_json_body(body)
+    assert scrubbed == '{"name":"José *** 🎉","odd":"\ud800"}'.encode("utf-8", "surrogatepass")
+
+
+def test_a_key_spelled_with_a_long_s_or_a_dotless_i_is_still_a_key() -> None:
+    # re.IGNORECASE reads ſ as s and ı as i; so does the lower-case pass, whichever pass a text takes
+    # (an İ, which lower() lengthens, sends the whole text to the case-insensitive one).
+    for text in ("paſsword=hunter2 and ſecret: 'x'", "paſsword=hunter2 and ſecret: 'x' İ"):
+        hidden = redact_patterns(text)
+        assert "hunter2" not in hidden
+        assert hidden.startswith("paſsword=***")
+    assert redact_patterns("apı_key=abcdef") == "apı_key=***"

@@ -52,6 +52,7 @@ _PATTERNS: Final[tuple[tuple[tuple[str, ...], str, str], ...]] = (
     # Unquoted values: ?token=x, &accessToken=x, form bodies, LYNN_TOKEN=x.
     (("token", "secret", "passw", "key", "signature"), rf"{_SECRET_KEY_NAME}\s*=\s*", _TOKEN_CHARS),
 )
+_FOLDED_LIKE_IGNORECASE: Final = str.maketrans({"\u017f": "s", "\u0131": "i"})
 #: Every gate word: text whose lower-cased form contains none of them matches no pattern.
 PATTERN_GATES: Final = frozenset(gate for gates, _, _ in _PATTERNS for gate in gates)
 _GATED_PATTERNS: Final = tuple(
@@ -61,7 +62,11 @@ _GATED_PATTERNS: Final = tuple(
 
 
 def redact_patterns(text: str) -> str:
+    # The two letters re.IGNORECASE reads as s and i but lower() keeps (paſsword, ı) are folded, so
+    # the lower-case pass finds what the case-insensitive one would.
     lowered = text.lower()
+    if "\u017f" in lowered or "\u0131" in lowered:  # two substring tests are cheaper than translate
+        lowered = lowered.translate(_FOLDED_LIKE_IGNORECASE)
     # lower() maps code point to code point except for a few letters (İ); only when the lengths
     # agree do positions in ``lowered`` equal positions in ``text``.
     same_positions = len(lowered) == len(text)
