@@ -103,8 +103,8 @@ def test_a_scrubbed_body_keeps_lynns_other_characters_as_they_were() -> None:
 
 
 def test_a_key_spelled_with_a_long_s_or_a_dotless_i_is_still_a_key() -> None:
-    # re.IGNORECASE reads ſ as s and ı as i; so does the lower-case pass, whichever pass a text takes
-    # (an İ, which lower() lengthens, sends the whole text to the case-insensitive one).
+    # re.IGNORECASE reads the long s as s and the dotless i as i; so does the lower-case pass. Both
+    # passes: a capital dotted I, which lower() lengthens, sends the text to the case-insensitive one.
     for text in ("paſsword=hunter2 and ſecret: 'x'", "paſsword=hunter2 and ſecret: 'x' İ"):
         hidden = redact_patterns(text)
         assert "hunter2" not in hidden

@@ -62,8 +62,8 @@ _GATED_PATTERNS: Final = tuple(
 
 
 def redact_patterns(text: str) -> str:
-    # The two letters re.IGNORECASE reads as s and i but lower() keeps (paſsword, ı) are folded, so
-    # the lower-case pass finds what the case-insensitive one would.
+    # The two letters re.IGNORECASE reads as s and i but lower() keeps (U+017F long s, U+0131 dotless
+    # i) are folded, so the lower-case pass finds what the case-insensitive one would.
     lowered = text.lower()
     if "\u017f" in lowered or "\u0131" in lowered:  # two substring tests are cheaper than translate
         lowered = lowered.translate(_FOLDED_LIKE_IGNORECASE)
