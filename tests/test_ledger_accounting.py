@@ -250,12 +250,13 @@ def test_chunks_not_sent_are_pending_or_unknown(ledger: Ledger, tmp_path: Path) 
     )
     assert len(ledger.next_state.chunks) == 2
     report = ledger.report(
-        4, elapsed_s=1.23456, signer=SIGNER, notes=["A note."], stop_reason="Lynn said no.", stop_hint=None
+        4, elapsed_s=1.23456, signer=SIGNER, notes=["A note."], stop_reason="Lynn refused FAX.", stop_hint=None
     )
     assert report.elapsed_s == 1.235
+    # Lynn's reason whole, its own last period not doubled.
     assert (
         report.message
-        == "A note. Stopped: Lynn said no. Call again with the same arguments and resume to finish."
+        == "A note. Stopped: Lynn refused FAX. Call again with the same arguments and resume to finish."
     )
     assert lines(tmp_path / "results.csv") == [
         ("1", "56900000001", "unprocessed", "pending", ""),
