@@ -250,7 +250,12 @@ def test_chunks_not_sent_are_pending_or_unknown(ledger: Ledger, tmp_path: Path) 
     )
     assert len(ledger.next_state.chunks) == 2
     report = ledger.report(
-        4, elapsed_s=1.23456, signer=SIGNER, notes=["A note."], stop_reason="Lynn refused FAX.", stop_hint=None
+        4,
+        elapsed_s=1.23456,
+        signer=SIGNER,
+        notes=["A note."],
+        stop_reason="Lynn refused FAX.",
+        stop_hint=None,
     )
     assert report.elapsed_s == 1.235
     # Lynn's reason whole, its own last period not doubled.

@@ -27,6 +27,7 @@ from lynn_mcp.bulk.resume import ChunkState, ResumeState
 from lynn_mcp.bulk.sources import LoadSource, open_source
 from lynn_mcp.bulk.template import TemplateSpec
 from lynn_mcp.errors import InvalidArgument, LynnError, RateLimited, Timeout, UpstreamUnavailable
+from lynn_mcp.lynn import observe
 from lynn_mcp.lynn.models import Task, TaskRecord, TaskRef
 from lynn_mcp.signing import ConfirmationSigner
 
@@ -337,3 +338,42 @@ async def test_rows_that_can_no_longer_be_read_are_unprocessed_with_the_reason(t
         ("unprocessed", "pending", ""),  # read, never sent
         *[("unprocessed", "unread", f"not read: {reason}")] * 3,
     ]
+
+
+class ChunkWatch:
+    """An observer (lynn_mcp.lynn.observe) that keeps what a load tells telemetry about its chunks."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[int, int, int]] = []
+
+    def request(self, operation: str, method: str, attempt: int) -> observe.RequestWatch:
+        return observe.NO_OBSERVER.request(operation, method, attempt)
+
+    def load(self, operation: str, rows: int) -> ChunkWatch:
+        return self
+
+    def __enter__(self) -> ChunkWatch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def chunk_sent(self, chunk: int, rows: int, attempts: int) -> None:
+        self.sent.append((chunk, rows, attempts))
+
+    def chunk_settled(self, chunk: int, outcomes: object) -> None:
+        pass
+
+    def finished(self, state: str, rows: object, this_run: object) -> None:
+        pass
+
+
+async def test_telemetry_hears_each_chunk_with_its_number_rows_and_attempts(tmp_path: Path) -> None:
+    watch = ChunkWatch()
+    previous = observe.install(watch)
+    try:
+        api = ScriptedLynn(None, UpstreamUnavailable("lost", maybe_processed=True))
+        await run_load(write_rows(tmp_path / "a.csv", 5), api)
+    finally:
+        observe.install(previous)
+    assert watch.sent == [(0, 2, 1), (1, 2, 2), (2, 1, 1)]

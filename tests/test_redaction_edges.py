@@ -110,3 +110,18 @@ def test_a_key_spelled_with_a_long_s_or_a_dotless_i_is_still_a_key() -> None:
         assert "hunter2" not in hidden
         assert hidden.startswith("paſsword=***")
     assert redact_patterns("apı_key=abcdef") == "apı_key=***"
+
+
+def test_every_spelling_a_secret_takes_in_urls_and_json_is_hidden_whole() -> None:
+    # A slash, a space, a plus, a quote and a non-ASCII letter: each spelling writes them differently.
+    secret = 'pa/ss w\u00f6rd"+x12'
+    registry = SecretRegistry()
+    registry.register(secret)
+    spellings = {
+        "path segment": "pa%2Fss%20w%C3%B6rd%22%2Bx12",
+        "form value": "pa%2Fss+w%C3%B6rd%22%2Bx12",
+        "JSON, ASCII only": 'pa/ss w\\u00f6rd\\"+x12',
+        "JSON as UTF-8": 'pa/ss w\u00f6rd\\"+x12',
+    }
+    for where, spelling in spellings.items():
+        assert registry.redact_registered(f"<{spelling}>") == f"<{REDACTED}>", where
