@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -56,27 +57,44 @@ def ensure_tokenizer() -> None:
 def tools_list_wire(*, apps_host: bool = False) -> tuple[str, list[str]]:
     """The tools/list result as sent on the wire, and each tool's own JSON in it; `apps_host`: as a
     host that renders MCP Apps sees it (with the tools' links to their views)."""
-    with tempfile.TemporaryDirectory() as cwd:  # no developer .env file is read
-        done = subprocess.run(  # this interpreter on our own entry point
+    # No developer .env file is read (cwd); stderr goes to a file, so a chatty server never blocks.
+    with tempfile.TemporaryDirectory() as cwd, tempfile.TemporaryFile() as stderr:
+        # stdin stays open until the reply is read: a server told EOF may end before it answers.
+        server = subprocess.Popen(  # this interpreter on our own entry point
             [sys.executable, "-m", "lynn_mcp"],
-            input=stdio_handshake_and_list(APPS_HOST_CAPABILITIES if apps_host else None),
-            capture_output=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
             cwd=cwd,
             env=clean_env(),
-            timeout=TIMEOUT_S,
-            check=False,
         )
-    for line in done.stdout.decode().splitlines():
-        reply = json.loads(line)
-        if reply.get("id") == 2:
-            raw = line[line.index('"result":') + len('"result":') :].rsplit("}", 1)[0]
-            tools = [
-                json.dumps(tool, separators=(",", ":"), ensure_ascii=False)
-                for tool in reply["result"]["tools"]
-            ]
-            # The server's own separators are kept for the total; per tool, compact JSON of the same content.
-            return raw, tools
-    raise SystemExit(f"context_tokens: no tools/list reply; stderr:\n{done.stderr.decode()[-2000:]}")
+        assert server.stdin is not None
+        assert server.stdout is not None
+        watchdog = threading.Timer(TIMEOUT_S, server.kill)
+        watchdog.start()
+        try:
+            server.stdin.write(stdio_handshake_and_list(APPS_HOST_CAPABILITIES if apps_host else None))
+            server.stdin.flush()
+            for line in iter(server.stdout.readline, b""):
+                reply = json.loads(line)
+                if reply.get("id") == 2:
+                    text = line.decode()
+                    raw = text[text.index('"result":') + len('"result":') :].rsplit("}", 1)[0]
+                    tools = [
+                        json.dumps(tool, separators=(",", ":"), ensure_ascii=False)
+                        for tool in reply["result"]["tools"]
+                    ]
+                    # The server's own separators are kept for the total; per tool, compact JSON of
+                    # the same content.
+                    return raw, tools
+        finally:
+            watchdog.cancel()
+            server.stdin.close()
+            server.wait(timeout=TIMEOUT_S)
+            server.stdout.close()
+        stderr.seek(0)
+        said = stderr.read()
+    raise SystemExit(f"context_tokens: no tools/list reply; stderr:\n{said.decode()[-2000:]}")
 
 
 def count(texts: dict[str, str]) -> dict[str, int]:
