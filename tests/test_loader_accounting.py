@@ -275,6 +275,24 @@ async def test_a_load_whose_tasks_do_not_finish_in_time_stops_there(tmp_path: Pa
     assert [line[:2] for line in lines(report)][:2] == [("unprocessed", "unknown")] * 2  # its task exists
 
 
+async def test_a_chunk_stopped_while_its_post_is_on_the_wire_may_have_landed(tmp_path: Path) -> None:
+    class NeverAnswers(ScriptedLynn):
+        async def post(self, rows: list[dict[str, str]]) -> TaskRef:
+            self.posts.append(len(rows))
+            await anyio.sleep_forever()
+            raise AssertionError("unreachable")
+
+    api = NeverAnswers()
+    load = await run_load(write_rows(tmp_path / "a.csv", 2), api, timeout_s=0.2)
+    report = load.report
+    assert report is not None
+    assert api.posts == [2]
+    assert (report.state, report.unprocessed) == ("Incomplete", 2)
+    # Lynn may have the rows: unknown (a resume reads their 409s as accepted), not pending.
+    assert [line[:2] for line in lines(report)] == [("unprocessed", "unknown")] * 2
+    assert load.ledger.next_state.state(0) is ChunkState.UNKNOWN
+
+
 async def test_progress_counts_rows_sent_and_settled(tmp_path: Path) -> None:
     seen: list[tuple[float, float | None, str | None]] = []
 
