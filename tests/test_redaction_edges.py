@@ -125,3 +125,11 @@ def test_every_spelling_a_secret_takes_in_urls_and_json_is_hidden_whole() -> Non
     }
     for where, spelling in spellings.items():
         assert registry.redact_registered(f"<{spelling}>") == f"<{REDACTED}>", where
+
+
+def test_a_secret_inside_a_longer_one_is_hidden_whole_in_a_body_that_is_not_json() -> None:
+    # Replaced longest first: the short secret sorts after the long one but lies inside it.
+    registry = SecretRegistry()
+    registry.register("zzzz-inner-1")
+    registry.register("aaaa-zzzz-inner-1-outer")
+    assert registry.redact_json_body(b"<html>aaaa-zzzz-inner-1-outer</html>") == b"<html>***</html>"
