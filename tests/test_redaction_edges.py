@@ -7,6 +7,7 @@ redaction/registry.py or redaction/patterns.py that tests/test_redaction.py let 
 
 from __future__ import annotations
 
+import json
 from urllib.parse import quote_plus
 
 from lynn_mcp.redaction import REDACTED, SecretRegistry, map_strings
@@ -133,3 +134,15 @@ def test_a_secret_inside_a_longer_one_is_hidden_whole_in_a_body_that_is_not_json
     registry.register("zzzz-inner-1")
     registry.register("aaaa-zzzz-inner-1-outer")
     assert registry.redact_json_body(b"<html>aaaa-zzzz-inner-1-outer</html>") == b"<html>***</html>"
+
+
+def test_a_secret_serialised_twice_as_utf8_json_still_needs_redaction() -> None:
+    # A tool result holding a JSON document as a string, itself serialised: the secret's quote is
+    # escaped twice and its non-ASCII letter left as it is. No gate word, so only the spelling tells.
+    secret = 'w\u00f6rd"abc-12'
+    registry = SecretRegistry()
+    registry.register(secret)
+    inner = json.dumps({"name": secret}, ensure_ascii=False)
+    outer = json.dumps({"body": inner}, ensure_ascii=False)
+    assert registry.needs_redaction(outer)
+    assert not registry.needs_redaction(outer.replace("abc-12", "abc-13"))
