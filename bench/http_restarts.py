@@ -10,9 +10,9 @@ calls through nginx, and one replica restarted `--restarts` times per way:
 
 A failed call is one that did not end in the campaign (a 502 from nginx, a cut connection); each
 is printed with the replica nginx had tried. A replica still running 30 s after its SIGTERM is
-counted and killed: uvicorn waits for every open connection to close, and a kept-alive connection
-that nginx goes on using keeps it serving. Bounded by the restarts asked for (each waits at most
-20 s for the replica to answer again); everything on loopback, stopping by itself.
+counted and killed (uvicorn waits for every open connection to close). Bounded by the restarts
+asked for (each waits at most 20 s for the replica to answer again); everything on loopback,
+stopping by itself.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def main() -> None:
                         nginx.reload(site(down=True, keepalive=keepalive))
                     try:
                         restarted.terminate()
-                    except subprocess.TimeoutExpired:  # still serving a connection it kept: see the docstring
+                    except subprocess.TimeoutExpired:  # counted: see the docstring
                         hung += 1
                         restarted.kill()
                     restarted.start()
