@@ -3,6 +3,7 @@ the score per module.
 
     python scripts/mutation.py modules                   the module names and what of each is mutated
     python scripts/mutation.py sync REPO WORKDIR         copy the checkout into the work directory
+    python scripts/mutation.py claim REPO WORKDIR        check (and mark) a directory as a work directory
     python scripts/mutation.py globs MODULE...           mutmut's mutant-name patterns for the modules
     python scripts/mutation.py score WORKDIR MODULE...   the table, the survivors, stale equivalents
 
@@ -114,14 +115,33 @@ def globs(names: list[str]) -> list[str]:
     return patterns
 
 
+WORKDIR_MARK = ".lynn-mcp-mutation"
+"""Written into every work directory: `sync` deletes what the checkout lacks and `--fresh` deletes the
+whole directory, so both act only on a directory this script made (not a $MUTATION_WORKDIR set to
+a home directory or the checkout by mistake)."""
+
+
+def claim_workdir(repo: Path, workdir: Path) -> None:
+    """Make `workdir` a work directory, or exit saying why it cannot be one."""
+    if workdir == repo or workdir in repo.parents or repo in workdir.parents:
+        sys.exit(f"refusing work directory {workdir}: it is, holds or lies inside the checkout {repo}")
+    if workdir.exists() and any(workdir.iterdir()) and not (workdir / WORKDIR_MARK).is_file():
+        sys.exit(
+            f"refusing work directory {workdir}: it is not empty and was not made by this script "
+            f"(no {WORKDIR_MARK}); choose another MUTATION_WORKDIR or remove it yourself"
+        )
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / WORKDIR_MARK).touch()
+
+
 def sync(repo: Path, workdir: Path) -> None:
     """Copy the checkout's files (tracked and untracked, not ignored) into `workdir`; remove the ones
     it no longer has. mutmut's own folder, `mutants/`, is kept: it holds the mutants and the caches."""
+    claim_workdir(repo, workdir)
     command = ["git", "-C", str(repo), "ls-files", "-z", "--cached", "--others", "--exclude-standard"]
     # S603: git from PATH (as every developer command runs it), on our own checkout, no shell.
     listed = subprocess.run(command, check=True, capture_output=True).stdout.decode()  # noqa: S603
     files = {name for name in listed.split("\0") if name and (repo / name).is_file()}
-    workdir.mkdir(parents=True, exist_ok=True)
     for name in sorted(files):
         source, target = repo / name, workdir / name
         if target.is_file() and target.read_bytes() == source.read_bytes():
@@ -134,7 +154,7 @@ def sync(repo: Path, workdir: Path) -> None:
         if relative == Path("."):
             dirs[:] = [d for d in dirs if d != "mutants"]
         for filename in names:
-            if str(relative / filename) not in files:
+            if str(relative / filename) not in files and str(relative / filename) != WORKDIR_MARK:
                 (Path(root) / filename).unlink()
 
 
@@ -255,6 +275,8 @@ def main(argv: list[str]) -> int:
             print(f"{name:<20} {module.path}: {', '.join(module.functions) or 'every function'}")
     elif command == "sync":
         sync(Path(rest[0]).resolve(), Path(rest[1]).resolve())
+    elif command == "claim":
+        claim_workdir(Path(rest[0]).resolve(), Path(rest[1]).resolve())
     elif command == "globs":
         print("\n".join(globs(rest)))
     elif command == "score":

@@ -39,6 +39,8 @@ mutmut=$(dirname "$python")/mutmut
 
 patterns=$("$python" "$repo/scripts/mutation.py" globs "${modules[@]}") # exits on an unknown module
 mapfile -t globs <<<"$patterns"
+# Exits unless the work directory is absent, empty or one this script made (never rm -rf a home).
+"$python" "$repo/scripts/mutation.py" claim "$repo" "$workdir"
 if [ "$fresh" = 1 ]; then rm -rf "$workdir"; fi
 "$python" "$repo/scripts/mutation.py" sync "$repo" "$workdir"
 
